@@ -1,0 +1,79 @@
+"""The application factory: settings -> verifier, engine, middleware, routers, error mapping."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from sqlalchemy import Engine
+
+from backend import health
+from backend.auth.verifier import build_verifier
+from backend.db.embedded import resolve_database_url
+from backend.db.engine import build_engine
+from backend.errors import install_error_handlers
+from backend.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from backend.openapi_docs import install_openapi
+from backend.request_context import configure_logging
+from backend.settings import AuthMode, Settings
+from backend.tasks import routes as tasks_routes
+from backend.tasks.schemas import CompletionUpdate, TaskWrite
+
+log = logging.getLogger("backend")
+
+API_DESCRIPTION = """
+A multi-user todo API. Every `/api/...` route needs `Authorization: Bearer <JWT>` from Better Auth, and a user
+only ever reaches their own tasks. Errors are RFC 9457 problem details (`application/problem+json`).
+"""
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+    if engine is None:
+        engine = build_engine(settings, resolve_database_url(settings))
+    if settings.auth_mode is AuthMode.DEV:
+        log.warning("=" * 70)
+        log.warning("DEV MODE: no BETTER_AUTH_URL or BETTER_AUTH_SECRET; `todo-api token USER_ID` mints tokens")
+        log.warning("=" * 70)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    docs = settings.docs_enabled
+    app = FastAPI(
+        title="Todo API",
+        version="1.0.0",
+        description=API_DESCRIPTION,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.verifier = build_verifier(settings)
+
+    install_error_handlers(app)
+    install_openapi(app, [TaskWrite, CompletionUpdate])
+    app.include_router(health.router)
+    app.include_router(tasks_routes.router)
+
+    # Added last = outermost: request ids wrap everything, including CORS preflights and 413s.
+    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["Location", "Link", "X-Request-ID", "Retry-After"],
+            max_age=600,
+        )
+    app.add_middleware(RequestContextMiddleware)
+    return app

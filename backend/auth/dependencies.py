@@ -1,0 +1,68 @@
+"""FastAPI dependencies: `Authenticated` (any valid token) and `CurrentUser` (the token owns the path's user)."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from backend.auth.principal import Principal
+from backend.auth.verifier import AuthError, TokenVerifier
+from backend.errors import ProblemError
+
+# RFC 6750 b64token.
+_BEARER = re.compile(r"Bearer +([A-Za-z0-9\-._~+/]+=*)", re.IGNORECASE)
+
+# Only documents the scheme in OpenAPI; the header is parsed strictly below.
+bearer_scheme = HTTPBearer(
+    scheme_name="bearerAuth",
+    bearerFormat="JWT",
+    description="A Better Auth JWT (`GET /api/auth/token`), sent as `Authorization: Bearer <token>`.",
+    auto_error=False,
+)
+
+
+def _challenge(realm: str, reason: str | None) -> dict[str, str]:
+    if reason is None:
+        return {"WWW-Authenticate": f'Bearer realm="{realm}"'}
+    return {"WWW-Authenticate": f'Bearer realm="{realm}", error="invalid_token", error_description="{reason}"'}
+
+
+def _unauthorized(realm: str, reason: str | None) -> ProblemError:
+    detail = "Authentication required: send a bearer token." if reason is None else f"Invalid token: {reason}."
+    return ProblemError(401, "unauthorized", detail, headers=_challenge(realm, reason))
+
+
+async def authenticate(
+    request: Request,
+    _documented: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Principal:
+    realm: str = request.app.state.settings.auth_realm
+    values = request.headers.getlist("authorization")
+    if not values:
+        raise _unauthorized(realm, None)
+    match = _BEARER.fullmatch(values[0].strip()) if len(values) == 1 else None
+    if match is None:
+        raise _unauthorized(realm, "malformed authorization header")
+    verifier: TokenVerifier = request.app.state.verifier
+    try:
+        return await verifier.verify(match.group(1))
+    except AuthError as exc:
+        raise _unauthorized(realm, exc.reason) from None
+
+
+Authenticated = Annotated[Principal, Depends(authenticate)]
+
+
+async def require_path_owner(
+    principal: Authenticated,
+    user_id: Annotated[str, Path(description="The user id; must equal the token's `sub`.")],
+) -> Principal:
+    if principal.user_id != user_id:
+        raise ProblemError(403, "forbidden", "This token may not act for this user.")
+    return principal
+
+
+CurrentUser = Annotated[Principal, Depends(require_path_owner)]

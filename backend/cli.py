@@ -1,0 +1,167 @@
+"""`todo-api`: serve, migrate, token (dev mode), check. Bad configuration is one clear line and exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from backend.settings import AuthMode, Settings
+
+_LOOPBACK_NAMES = {"localhost"}
+
+
+class ConfigError(Exception):
+    pass
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"{where}: {message}" if where else message) from None
+
+
+def _is_loopback(host: str) -> bool:
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _database_url(settings: Settings) -> str:
+    from backend.db.embedded import resolve_database_url
+    from backend.db.urls import DatabaseUrlError, normalize_database_url
+
+    try:
+        if settings.database_url is not None:
+            normalize_database_url(settings.database_url.get_secret_value())
+        return resolve_database_url(settings)
+    except DatabaseUrlError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = load_settings()
+    if settings.auth_mode is AuthMode.DEV and not _is_loopback(args.host):
+        raise ConfigError(
+            f"dev mode only binds to loopback (got --host {args.host}); set BETTER_AUTH_URL or BETTER_AUTH_SECRET"
+        )
+    url = _database_url(settings)
+    if settings.database_url is not None and not args.no_migrate:
+        from backend.db.migrate import upgrade
+
+        upgrade(url)
+    # Workers re-read settings from the environment: hand them the resolved database.
+    os.environ["DATABASE_URL"] = url
+    uvicorn.run(
+        "backend.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="info",
+        proxy_headers=False,
+    )
+    return 0
+
+
+def cmd_migrate(_: argparse.Namespace) -> int:
+    from backend.db.migrate import upgrade
+
+    settings = load_settings()
+    url = _database_url(settings)  # the embedded server is migrated as it starts
+    if settings.database_url is not None:
+        upgrade(url)
+    print("database schema is at head")
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from backend.auth.dev_keys import load_or_create_dev_key, mint_dev_token
+
+    settings = load_settings()
+    if settings.auth_mode is not AuthMode.DEV:
+        raise ConfigError("`todo-api token` only works in dev mode (no BETTER_AUTH_URL / BETTER_AUTH_SECRET)")
+    key = load_or_create_dev_key(settings.dev_key_path)
+    print(mint_dev_token(key, args.user_id, args.ttl))
+    return 0
+
+
+def cmd_check(_: argparse.Namespace) -> int:
+    from sqlalchemy import text
+
+    from backend.auth.verifier import JwksVerifier, build_verifier
+    from backend.db.engine import build_engine
+
+    settings = load_settings()
+    report: dict[str, object] = {"config": settings.masked()}
+    healthy = True
+    try:
+        engine = build_engine(settings, _database_url(settings))
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        report["database"] = "reachable"
+    except Exception as exc:  # noqa: BLE001 - report, don't crash
+        report["database"] = f"unreachable ({type(exc).__name__})"
+        healthy = False
+    verifier = build_verifier(settings)
+    if isinstance(verifier, JwksVerifier):
+        store = verifier.key_store
+        asyncio.run(store.refresh())
+        reachable = store.has_fetched
+        report["jwks"] = f"reachable ({store.key_count} key(s))" if reachable else "unreachable"
+        healthy = healthy and reachable
+    print(json.dumps(report, indent=2))
+    return 0 if healthy else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="todo-api", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--no-migrate", action="store_true", help="do not apply migrations before serving")
+    serve.set_defaults(handler=cmd_serve)
+
+    commands.add_parser("migrate", help="apply database migrations").set_defaults(handler=cmd_migrate)
+
+    token = commands.add_parser("token", help="print a dev-mode token for USER_ID")
+    token.add_argument("user_id")
+    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
+    token.set_defaults(handler=cmd_token)
+
+    commands.add_parser("check", help="print effective configuration and reachability").set_defaults(
+        handler=cmd_check
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except ConfigError as exc:
+        print(f"todo-api: configuration error: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

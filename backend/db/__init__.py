@@ -1,0 +1,1 @@
+"""Data access: URLs, the engine and pool, the embedded server, tables, migrations."""

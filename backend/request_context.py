@@ -1,0 +1,40 @@
+"""Per-request context (the request id) shared by the middleware, the error mapping and the logs."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+
+_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+
+
+def current_request_id() -> str | None:
+    return _request_id.get()
+
+
+def set_request_id(value: str) -> contextvars.Token[str | None]:
+    return _request_id.set(value)
+
+
+def reset_request_id(token: contextvars.Token[str | None]) -> None:
+    _request_id.reset(token)
+
+
+class RequestIdLogFilter(logging.Filter):
+    """Stamps every log record with the id of the request being served (or '-')."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = _request_id.get() or "-"
+        return True
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler()
+    handler.addFilter(RequestIdLogFilter())
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s request_id=%(request_id)s %(message)s")
+    )
+    root = logging.getLogger("backend")
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    root.propagate = False

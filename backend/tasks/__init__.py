@@ -1,0 +1,1 @@
+"""The tasks resource: schemas, keyset pagination, data access and routes."""

@@ -1,0 +1,138 @@
+"""Routes for /api/{user_id}/tasks. Dependencies run in order: CurrentUser (401/403), then the body (415/422)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Path as PathParam
+
+from backend.auth.dependencies import CurrentUser
+from backend.db.session import SessionDep
+from backend.errors import ProblemError
+from backend.json_body import json_body, optional_json_body
+from backend.openapi_docs import problem_responses, request_body
+from backend.tasks import repository
+from backend.tasks.pagination import MAX_ID, Cursor, SortOrder, StatusFilter, decode_cursor
+from backend.tasks.schemas import CompletionUpdate, TaskRead, TaskWrite
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+router = APIRouter(prefix="/api/{user_id}/tasks", tags=["tasks"])
+
+TaskId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="The task id.")]
+NewTask = Annotated[TaskWrite, Depends(json_body(TaskWrite))]
+Completion = Annotated[CompletionUpdate | None, Depends(optional_json_body(CompletionUpdate))]
+
+_AUTH_ERRORS = (401, 403, 503, 500)
+_WRITE_EXAMPLE = {"title": "Buy milk", "description": "2 litres, semi-skimmed"}
+
+
+def _not_found() -> ProblemError:
+    # Identical whether the id is unused or another user's: ids cannot be probed.
+    return ProblemError(404, "not-found", "No task with this id exists for this user.")
+
+
+def _found(row: Any) -> TaskRead:
+    if row is None:
+        raise _not_found()
+    return TaskRead.model_validate(row, from_attributes=True)
+
+
+@router.get(
+    "",
+    summary="List the user's tasks",
+    response_model=list[TaskRead],
+    responses={
+        200: {
+            "description": "One page of tasks. A `Link: <...>; rel=\"next\"` header announces the next page.",
+            "headers": {"Link": {"description": "RFC 8288 link to the next page.", "schema": {"type": "string"}}},
+        },
+        **problem_responses(*_AUTH_ERRORS, 422),
+    },
+)
+def list_tasks(
+    user: CurrentUser,
+    session: SessionDep,
+    request: Request,
+    response: Response,
+    status: Annotated[StatusFilter, Query(description="Filter by completion.")] = StatusFilter.ALL,
+    sort: Annotated[SortOrder, Query(description="Sort key; a leading `-` sorts descending.")] = (
+        SortOrder.CREATED_DESC
+    ),
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=1024, description="From the previous page's Link.")] = None,
+) -> list[TaskRead]:
+    after = decode_cursor(cursor, sort) if cursor else None
+    rows = repository.list_tasks(session, user.user_id, status=status, sort=sort, limit=limit, after=after)
+    page = [TaskRead.model_validate(row, from_attributes=True) for row in rows[:limit]]
+    if len(rows) > limit:
+        last = page[-1]
+        next_cursor = Cursor(sort=sort, value=getattr(last, sort.column), id=last.id).encode()
+        response.headers["Link"] = f'<{request.url.include_query_params(cursor=next_cursor)}>; rel="next"'
+    return page
+
+
+@router.post(
+    "",
+    summary="Create a task",
+    status_code=201,
+    response_model=TaskRead,
+    openapi_extra=request_body(TaskWrite, example=_WRITE_EXAMPLE),
+    responses={
+        201: {"headers": {"Location": {"description": "The new task's URL.", "schema": {"type": "string"}}}},
+        **problem_responses(*_AUTH_ERRORS, 413, 415, 422),
+    },
+)
+def create_task(user: CurrentUser, body: NewTask, session: SessionDep, request: Request, response: Response) -> TaskRead:
+    task = _found(repository.create_task(session, user.user_id, body))
+    response.headers["Location"] = request.app.url_path_for("get_task", user_id=user.user_id, task_id=str(task.id))
+    return task
+
+
+@router.get(
+    "/{task_id}",
+    name="get_task",
+    summary="Read one task",
+    response_model=TaskRead,
+    responses=problem_responses(*_AUTH_ERRORS, 404, 422),
+)
+def get_task(user: CurrentUser, task_id: TaskId, session: SessionDep) -> TaskRead:
+    return _found(repository.get_task(session, user.user_id, task_id))
+
+
+@router.put(
+    "/{task_id}",
+    summary="Replace a task's editable fields",
+    response_model=TaskRead,
+    openapi_extra=request_body(TaskWrite, example=_WRITE_EXAMPLE),
+    responses=problem_responses(*_AUTH_ERRORS, 404, 413, 415, 422),
+)
+def replace_task(user: CurrentUser, body: NewTask, task_id: TaskId, session: SessionDep) -> TaskRead:
+    return _found(repository.replace_task(session, user.user_id, task_id, body))
+
+
+@router.delete(
+    "/{task_id}",
+    summary="Delete a task",
+    status_code=204,
+    response_class=Response,
+    responses=problem_responses(*_AUTH_ERRORS, 404, 422),
+)
+def delete_task(user: CurrentUser, task_id: TaskId, session: SessionDep) -> Response:
+    if not repository.delete_task(session, user.user_id, task_id):
+        raise _not_found()
+    return Response(status_code=204)
+
+
+@router.patch(
+    "/{task_id}/complete",
+    summary="Toggle completion, or set it with {\"completed\": bool}",
+    response_model=TaskRead,
+    openapi_extra=request_body(CompletionUpdate, required=False, example={"completed": True}),
+    responses=problem_responses(*_AUTH_ERRORS, 404, 413, 415, 422),
+)
+def complete_task(user: CurrentUser, body: Completion, task_id: TaskId, session: SessionDep) -> TaskRead:
+    completed = body.completed if body is not None else None
+    return _found(repository.set_completion(session, user.user_id, task_id, completed))
