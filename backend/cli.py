@@ -147,9 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
     token.set_defaults(handler=cmd_token)
 
-    commands.add_parser("check", help="print effective configuration and reachability").set_defaults(
-        handler=cmd_check
-    )
+    commands.add_parser("check", help="print effective configuration and reachability").set_defaults(handler=cmd_check)
     return parser
 
 

@@ -116,7 +116,11 @@ async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
 async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     return problem_response(
-        request, 422, "validation-error", "The request has invalid fields.", errors=_field_errors(exc.errors())
+        request,
+        422,
+        "validation-error",
+        "The request has invalid fields.",
+        errors=_field_errors(exc.errors()),
     )
 
 

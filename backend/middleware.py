@@ -46,7 +46,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             access_log.info(
-                '%s %s %d %.1fms',
+                "%s %s %d %.1fms",
                 scope["method"],
                 scope["path"],
                 status_holder[0],

@@ -11,20 +11,46 @@ from pydantic import BaseModel
 from backend.errors import PROBLEM_MEDIA_TYPE, TYPE_PREFIX, Problem
 
 _ERRORS: dict[int, tuple[str, str, str]] = {
-    401: ("unauthorized", "Missing, malformed, expired or otherwise invalid bearer token.", "Invalid token: token expired."),
-    403: ("forbidden", "The token is valid but its `sub` is not the `{user_id}` in the path.",
-          "This token may not act for this user."),
-    404: ("not-found", "No such task for this user (also when it belongs to someone else).",
-          "No task with this id exists for this user."),
-    413: ("payload-too-large", "The body is over the documented limit (64 KiB by default).",
-          "The request body is larger than 65536 bytes."),
-    415: ("unsupported-media-type", "The body is not `application/json`.", "Send the body as application/json."),
-    422: ("validation-error", "Invalid path, query or body fields; `errors` lists each.",
-          "The request has invalid fields."),
-    503: ("database-unavailable", "The database is unreachable; retry after `Retry-After` seconds.",
-          "The database is unreachable; retry shortly."),
-    500: ("internal-error", "A bug. The body never carries internals; the request id finds the log line.",
-          "An unexpected error occurred; it has been logged."),
+    401: (
+        "unauthorized",
+        "Missing, malformed, expired or otherwise invalid bearer token.",
+        "Invalid token: token expired.",
+    ),
+    403: (
+        "forbidden",
+        "The token is valid but its `sub` is not the `{user_id}` in the path.",
+        "This token may not act for this user.",
+    ),
+    404: (
+        "not-found",
+        "No such task for this user (also when it belongs to someone else).",
+        "No task with this id exists for this user.",
+    ),
+    413: (
+        "payload-too-large",
+        "The body is over the documented limit (64 KiB by default).",
+        "The request body is larger than 65536 bytes.",
+    ),
+    415: (
+        "unsupported-media-type",
+        "The body is not `application/json`.",
+        "Send the body as application/json.",
+    ),
+    422: (
+        "validation-error",
+        "Invalid path, query or body fields; `errors` lists each.",
+        "The request has invalid fields.",
+    ),
+    503: (
+        "database-unavailable",
+        "The database is unreachable; retry after `Retry-After` seconds.",
+        "The database is unreachable; retry shortly.",
+    ),
+    500: (
+        "internal-error",
+        "A bug. The body never carries internals; the request id finds the log line.",
+        "An unexpected error occurred; it has been logged.",
+    ),
 }
 
 _HEADERS: dict[int, dict[str, Any]] = {
@@ -46,8 +72,13 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
             "request_id": "3f2a9c4e8b7d4c1e9a0b1c2d3e4f5a6b",
         }
         if status == 422:
-            example["errors"] = [{"field": "body.title", "message": "String should have at least 1 character",
-                                  "code": "string_too_short"}]
+            example["errors"] = [
+                {
+                    "field": "body.title",
+                    "message": "String should have at least 1 character",
+                    "code": "string_too_short",
+                }
+            ]
         out[status] = {
             "model": Problem,
             "description": description,

@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Asymmetric JWS algorithms only: JWKS mode must never accept an HMAC token (algorithm confusion).
@@ -20,7 +20,7 @@ DEV_ISSUER = "todo-api-dev"
 
 class AuthMode(enum.StrEnum):
     JWKS = "jwks"
-    SECRET = "secret"
+    SECRET = "secret"  # noqa: S105 - a mode name, not a password
     DEV = "dev"
 
 
@@ -44,9 +44,7 @@ class Settings(BaseSettings):
     )
     jwt_leeway_seconds: int = Field(default=30, ge=0, le=30, validation_alias="JWT_LEEWAY_SECONDS")
     jwks_cache_seconds: float = Field(default=300.0, gt=0, validation_alias="JWKS_CACHE_SECONDS")
-    jwks_refetch_cooldown_seconds: float = Field(
-        default=30.0, ge=0, validation_alias="JWKS_REFETCH_COOLDOWN_SECONDS"
-    )
+    jwks_refetch_cooldown_seconds: float = Field(default=30.0, ge=0, validation_alias="JWKS_REFETCH_COOLDOWN_SECONDS")
     jwks_timeout_seconds: float = Field(default=3.0, gt=0, validation_alias="JWKS_TIMEOUT_SECONDS")
     verified_token_cache_size: int = Field(default=4096, ge=0, validation_alias="TOKEN_CACHE_SIZE")
 

@@ -23,9 +23,7 @@ def load_or_create_dev_key(path: Path) -> Ed25519PrivateKey:
         return key
     path.parent.mkdir(parents=True, exist_ok=True)
     key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     # O_EXCL: two processes racing to create the key must not overwrite each other's.
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -38,5 +36,12 @@ def load_or_create_dev_key(path: Path) -> Ed25519PrivateKey:
 
 def mint_dev_token(key: Ed25519PrivateKey, user_id: str, ttl_seconds: int) -> str:
     now = int(time.time())
-    claims = {"sub": user_id, "id": user_id, "iss": DEV_ISSUER, "aud": DEV_ISSUER, "iat": now, "exp": now + ttl_seconds}
+    claims = {
+        "sub": user_id,
+        "id": user_id,
+        "iss": DEV_ISSUER,
+        "aud": DEV_ISSUER,
+        "iat": now,
+        "exp": now + ttl_seconds,
+    }
     return jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": DEV_KID})

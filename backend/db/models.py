@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, Column, DateTime, ForeignKey, Identity, Index, String, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    String,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 TITLE_MAX = 200
@@ -45,9 +56,7 @@ class Task(SQLModel, table=True):
         CheckConstraint(
             f"length(btrim(title)) BETWEEN 1 AND {TITLE_MAX} AND title = btrim(title)", name="title_trimmed"
         ),
-        CheckConstraint(
-            f"description IS NULL OR length(description) <= {DESCRIPTION_MAX}", name="description_length"
-        ),
+        CheckConstraint(f"description IS NULL OR length(description) <= {DESCRIPTION_MAX}", name="description_length"),
         CheckConstraint("completed = (completed_at IS NOT NULL)", name="completed_at_matches"),
         # List pages: WHERE user_id = ? ORDER BY <key> [DESC], id [DESC] with a keyset row comparison.
         Index("ix_tasks_user_created", "user_id", "created_at", "id"),
@@ -55,13 +64,9 @@ class Task(SQLModel, table=True):
         Index("ix_tasks_user_title", "user_id", "title", "id"),
     )
 
-    id: int | None = Field(
-        default=None, sa_column=Column(BigInteger, Identity(always=False), primary_key=True)
-    )
+    id: int | None = Field(default=None, sa_column=Column(BigInteger, Identity(always=False), primary_key=True))
     user_id: str = Field(
-        sa_column=Column(
-            String(USER_ID_MAX), ForeignKey("users.id", ondelete="CASCADE"), nullable=False
-        )
+        sa_column=Column(String(USER_ID_MAX), ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
     )
     title: str = Field(sa_column=Column(String(TITLE_MAX), nullable=False))
     description: str | None = Field(default=None, sa_column=Column(String(DESCRIPTION_MAX), nullable=True))

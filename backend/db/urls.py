@@ -15,12 +15,10 @@ def normalize_database_url(raw: str) -> URL:
     """Return a SQLAlchemy URL on the psycopg 3 driver, keeping every query option (sslmode, ...) as given."""
     scheme, sep, _rest = raw.partition("://")
     if not sep or scheme not in _ACCEPTED_SCHEMES:
-        raise DatabaseUrlError(
-            "DATABASE_URL must start with postgres://, postgresql:// or postgresql+psycopg://"
-        )
+        raise DatabaseUrlError("DATABASE_URL must start with postgres://, postgresql:// or postgresql+psycopg://")
     try:
         url = make_url(raw)
-    except Exception as exc:  # noqa: BLE001 - make_url raises several types; all mean "malformed"
+    except Exception as exc:
         raise DatabaseUrlError("DATABASE_URL is not a valid URL") from exc
     return url.set(drivername="postgresql+psycopg")
 

@@ -27,7 +27,7 @@ _COLUMNS = (
 
 
 def _one(session: Session, statement: Any) -> Row[Any] | None:
-    return session.execute(statement).first()  # type: ignore[no-any-return]
+    return session.execute(statement).first()
 
 
 def list_tasks(
@@ -61,9 +61,7 @@ def create_task(session: Session, user_id: str, data: TaskWrite) -> Row[Any]:
     session.execute(pg_insert(users).values(id=user_id).on_conflict_do_nothing(index_elements=["id"]))
     row = _one(
         session,
-        insert(tasks)
-        .values(user_id=user_id, title=data.title, description=data.description)
-        .returning(*_COLUMNS),
+        insert(tasks).values(user_id=user_id, title=data.title, description=data.description).returning(*_COLUMNS),
     )
     session.commit()
     assert row is not None

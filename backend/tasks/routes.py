@@ -46,7 +46,7 @@ def _found(row: Any) -> TaskRead:
     response_model=list[TaskRead],
     responses={
         200: {
-            "description": "One page of tasks. A `Link: <...>; rel=\"next\"` header announces the next page.",
+            "description": 'One page of tasks. A `Link: <...>; rel="next"` header announces the next page.',
             "headers": {"Link": {"description": "RFC 8288 link to the next page.", "schema": {"type": "string"}}},
         },
         **problem_responses(*_AUTH_ERRORS, 422),
@@ -85,7 +85,9 @@ def list_tasks(
         **problem_responses(*_AUTH_ERRORS, 413, 415, 422),
     },
 )
-def create_task(user: CurrentUser, body: NewTask, session: SessionDep, request: Request, response: Response) -> TaskRead:
+def create_task(
+    user: CurrentUser, body: NewTask, session: SessionDep, request: Request, response: Response
+) -> TaskRead:
     task = _found(repository.create_task(session, user.user_id, body))
     response.headers["Location"] = request.app.url_path_for("get_task", user_id=user.user_id, task_id=str(task.id))
     return task
@@ -128,7 +130,7 @@ def delete_task(user: CurrentUser, task_id: TaskId, session: SessionDep) -> Resp
 
 @router.patch(
     "/{task_id}/complete",
-    summary="Toggle completion, or set it with {\"completed\": bool}",
+    summary='Toggle completion, or set it with {"completed": bool}',
     response_model=TaskRead,
     openapi_extra=request_body(CompletionUpdate, required=False, example={"completed": True}),
     responses=problem_responses(*_AUTH_ERRORS, 404, 413, 415, 422),

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import create_engine, pool, text
+from sqlmodel import SQLModel
 
 from backend.db import models  # noqa: F401 - registers the tables on the metadata
 from backend.db.urls import normalize_database_url
-from sqlmodel import SQLModel
 
 MIGRATION_LOCK_KEY = 0x70D0A11  # arbitrary, constant: "todo-api migrations"
 

@@ -1,0 +1,1 @@
+"""Todo API: FastAPI + SQLModel on PostgreSQL, authenticated by Better Auth JWTs."""

@@ -1,0 +1,139 @@
+"""Shared fixtures: a real PostgreSQL database per xdist worker, a real JWKS issuer, the app and its client.
+
+With --target-url the same tests run over HTTP against a deployed instance instead of the in-process app.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, create_engine
+
+from backend.app import create_app
+from backend.db.migrate import upgrade
+from backend.settings import Settings
+from tests.support.database import database_url, janitor_for, server_url
+from tests.support.issuer import TokenIssuer
+from tests.support.users import ApiUser, UserFactory, new_user_id
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("todo-api target mode")
+    group.addoption("--target-url", default=os.environ.get("TARGET_URL"), help="run against this deployment")
+    group.addoption("--jwt-secret", default=os.environ.get("TARGET_JWT_SECRET"), help="the target's BETTER_AUTH_SECRET")
+    group.addoption(
+        "--issuer-port",
+        type=int,
+        default=int(os.environ.get("TARGET_ISSUER_PORT", "0")),
+        help="port for the harness's JWKS issuer (the target's BETTER_AUTH_URL is http://127.0.0.1:PORT)",
+    )
+
+
+@pytest.fixture(scope="session")
+def target_url(request: pytest.FixtureRequest) -> str | None:
+    value: str | None = request.config.getoption("--target-url")
+    return value
+
+
+@pytest.fixture(scope="session")
+def issuer(request: pytest.FixtureRequest) -> Iterator[TokenIssuer]:
+    issuer = TokenIssuer(port=request.config.getoption("--issuer-port")).start()
+    yield issuer
+    issuer.stop()
+
+
+@pytest.fixture(scope="session")
+def worker_database_url(worker_id: str) -> Iterator[str]:
+    server = server_url()
+    dbname = f"todo_test_{worker_id}"
+    janitor = janitor_for(server, dbname)
+    janitor.drop() if _exists(server, dbname) else None
+    janitor.init()
+    url = database_url(server, dbname)
+    upgrade(url)
+    yield url
+    janitor.drop()
+
+
+def _exists(server: Any, dbname: str) -> bool:
+    engine = create_engine(server.set(database="postgres"))
+    with engine.connect() as connection:
+        found = connection.exec_driver_sql("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).first()
+    engine.dispose()
+    return found is not None
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "DATABASE_URL": database_url,
+        "TODO_ENV": "test",
+        "TODO_LOG_LEVEL": "WARNING",
+        "DB_POOL_SIZE": 5,
+        "DB_POOL_TIMEOUT_SECONDS": 2,
+        "DB_CONNECT_TIMEOUT_SECONDS": 2,
+        "JWKS_TIMEOUT_SECONDS": 1,
+        **overrides,
+    }
+    return Settings(**values)
+
+
+@pytest.fixture(scope="session")
+def settings(worker_database_url: str, issuer: TokenIssuer) -> Settings:
+    return make_settings(worker_database_url, BETTER_AUTH_URL=issuer.base_url)
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings) -> FastAPI:
+    return create_app(settings)
+
+
+@pytest.fixture(scope="session")
+def engine(app: FastAPI) -> Engine:
+    return app.state.engine  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def client(request: pytest.FixtureRequest, target_url: str | None) -> Iterator[httpx.Client]:
+    if target_url:
+        with httpx.Client(base_url=target_url, timeout=15) as remote:
+            yield remote
+        return
+    app: FastAPI = request.getfixturevalue("app")
+    with TestClient(app) as local:
+        yield local
+
+
+@pytest.fixture(scope="session")
+def make_user(request: pytest.FixtureRequest, issuer: TokenIssuer) -> UserFactory:
+    secret: str | None = request.config.getoption("--jwt-secret")
+
+    def factory(prefix: str = "user", **claims: Any) -> ApiUser:
+        user_id = new_user_id(prefix)
+        if secret:
+            import time
+
+            import jwt
+
+            now = int(time.time())
+            token = jwt.encode({"sub": user_id, "iat": now, "exp": now + 900, **claims}, secret, algorithm="HS256")
+        else:
+            token = issuer.mint(user_id, **claims)
+        return ApiUser(id=user_id, token=token)
+
+    return factory
+
+
+@pytest.fixture
+def alice(make_user: UserFactory) -> ApiUser:
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(make_user: UserFactory) -> ApiUser:
+    return make_user("bob")
