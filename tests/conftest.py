@@ -6,6 +6,7 @@ With --target-url the same tests run over HTTP against a deployed instance inste
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +14,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine
 
 from backend.app import create_app
 from backend.db.migrate import upgrade
@@ -51,22 +52,13 @@ def issuer(request: pytest.FixtureRequest) -> Iterator[TokenIssuer]:
 @pytest.fixture(scope="session")
 def worker_database_url(worker_id: str) -> Iterator[str]:
     server = server_url()
-    dbname = f"todo_test_{worker_id}"
+    dbname = f"todo_test_{worker_id}_{uuid.uuid4().hex[:8]}"
     janitor = janitor_for(server, dbname)
-    janitor.drop() if _exists(server, dbname) else None
     janitor.init()
     url = database_url(server, dbname)
     upgrade(url)
     yield url
     janitor.drop()
-
-
-def _exists(server: Any, dbname: str) -> bool:
-    engine = create_engine(server.set(database="postgres"))
-    with engine.connect() as connection:
-        found = connection.exec_driver_sql("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).first()
-    engine.dispose()
-    return found is not None
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
