@@ -75,6 +75,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         log_level="info",
         proxy_headers=False,
+        # Explicit, so a missing extra fails loudly instead of silently serving on the slower pure-Python stack.
+        loop="uvloop",
+        http="httptools",
+        # backend.access already logs every request (with its request id); uvicorn's line would double the cost.
+        access_log=False,
     )
     return 0
 
@@ -108,6 +113,8 @@ def cmd_check(_: argparse.Namespace) -> int:
     from backend.db.engine import build_engine
 
     settings = load_settings()
+    if settings.database_url is not None:
+        _database_url(settings)  # a malformed DATABASE_URL is bad configuration (exit 2), not an outage
     report: dict[str, object] = {"config": settings.masked()}
     healthy = True
     try:

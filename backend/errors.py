@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from backend.request_context import current_request_id
 
@@ -127,7 +128,20 @@ async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
 async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     slug, detail = _FRAMEWORK_PROBLEMS.get(exc.status_code, ("error", HTTPStatus(exc.status_code).phrase))
-    return problem_response(request, exc.status_code, slug, detail, dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
+    return problem_response(request, exc.status_code, slug, detail, headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    # Starlette's Allow names only the first route matching the path; RFC 9110 wants every method the path serves.
+    base = {key: request.scope[key] for key in ("type", "path", "root_path", "headers") if key in request.scope}
+    return ", ".join(
+        method
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE")
+        if any(route.matches({**base, "method": method})[0] is Match.FULL for route in request.app.router.routes)
+    )
 
 
 def _database_unavailable(request: Request) -> JSONResponse:

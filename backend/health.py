@@ -14,7 +14,11 @@ from backend.openapi_docs import problem_responses
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="Liveness: no database, no auth")
+def _example(body: dict[str, str]) -> dict[int | str, dict[str, Any]]:
+    return {200: {"content": {"application/json": {"example": body}}}}
+
+
+@router.get("/healthz", summary="Liveness: no database, no auth", responses=_example({"status": "ok"}))
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -24,7 +28,11 @@ def _ping(engine: Any) -> None:
         connection.execute(text("SELECT 1"))
 
 
-@router.get("/readyz", summary="Readiness: the database answers", responses=problem_responses(503))
+@router.get(
+    "/readyz",
+    summary="Readiness: the database answers",
+    responses={**_example({"status": "ready"}), **problem_responses(503)},
+)
 async def readyz(request: Request) -> dict[str, str]:
     try:
         await run_in_threadpool(_ping, request.app.state.engine)

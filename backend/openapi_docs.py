@@ -123,7 +123,18 @@ def install_openapi(app: FastAPI, body_models: list[type[BaseModel]]) -> None:
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         for model in body_models:
             components[model.__name__] = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        _document_problems_as_problem_json(schema)
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _document_problems_as_problem_json(schema: dict[str, Any]) -> None:
+    """FastAPI files a response `model` under application/json; errors are sent as application/problem+json."""
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            for response in operation.get("responses", {}).values():
+                content = response.get("content", {})
+                if PROBLEM_MEDIA_TYPE in content and "application/json" in content:
+                    content[PROBLEM_MEDIA_TYPE]["schema"] = content.pop("application/json")["schema"]

@@ -32,7 +32,6 @@ def configure_logging(level: str) -> None:
     handler = logging.StreamHandler()
     handler.addFilter(RequestIdLogFilter())
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s request_id=%(request_id)s %(message)s"))
-    root = logging.getLogger("backend")
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    root.propagate = False
+    logger = logging.getLogger("backend")
+    logger.handlers[:] = [handler]
+    logger.setLevel(level.upper())

@@ -15,6 +15,9 @@ ASYMMETRIC_ALGORITHMS = frozenset(
     {"EdDSA", "ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
 )
 MIN_SECRET_BYTES = 32
+# Better Auth signs with this published constant when its own secret is unset (src/utils/constants.ts
+# DEFAULT_SECRET; older releases used "better-auth-secret-123456789"): anyone can forge with it.
+PUBLIC_SECRETS = frozenset({"better-auth-secret-12345678901234567890"})
 DEV_ISSUER = "todo-api-dev"
 
 
@@ -103,9 +106,14 @@ class Settings(BaseSettings):
     def _one_auth_mode(self) -> Settings:
         if self.better_auth_url and self.better_auth_secret:
             raise ValueError("set either BETTER_AUTH_URL (JWKS mode) or BETTER_AUTH_SECRET (secret mode), not both")
+        if self.jwt_jwks_url and not self.better_auth_url:
+            # Also in secret mode, where it would be silently ignored: the operator meant JWKS verification.
+            raise ValueError("JWT_JWKS_URL needs BETTER_AUTH_URL")
         if self.better_auth_secret is not None:
             if len(self.better_auth_secret.get_secret_value().encode()) < MIN_SECRET_BYTES:
                 raise ValueError(f"BETTER_AUTH_SECRET must be at least {MIN_SECRET_BYTES} bytes")
+            if self.better_auth_secret.get_secret_value() in PUBLIC_SECRETS:
+                raise ValueError("BETTER_AUTH_SECRET is Better Auth's published fallback secret; generate a random one")
         elif self.better_auth_url:
             unsupported = set(self.jwt_algorithms) - ASYMMETRIC_ALGORITHMS
             if unsupported or not self.jwt_algorithms:
@@ -116,8 +124,6 @@ class Settings(BaseSettings):
             families = {alg[:2] for alg in self.jwt_algorithms}
             if len(families) > 1:
                 raise ValueError("JWT_ALGORITHMS must stay within one algorithm family")
-        elif self.jwt_jwks_url:
-            raise ValueError("JWT_JWKS_URL needs BETTER_AUTH_URL")
         if self.auth_mode is AuthMode.DEV and self.env == "production":
             raise ValueError("TODO_ENV=production requires BETTER_AUTH_URL or BETTER_AUTH_SECRET (dev mode refused)")
         return self

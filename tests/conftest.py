@@ -23,6 +23,8 @@ from tests.support.database import database_url, janitor_for, server_url
 from tests.support.issuer import TokenIssuer
 from tests.support.users import ApiUser, UserFactory, new_user_id
 
+pytest_plugins = ["pytester", "tests.support.traceability", "tests.support.spec.fixtures"]
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("todo-api target mode")
@@ -34,6 +36,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=int(os.environ.get("TARGET_ISSUER_PORT", "0")),
         help="port for the harness's JWKS issuer (the target's BETTER_AUTH_URL is http://127.0.0.1:PORT)",
     )
+
+
+# Fixtures that only exist in-process; a test needing one cannot run against a deployment.
+IN_PROCESS_FIXTURES = frozenset({"app", "engine", "settings", "worker_database_url"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In target mode, tests marked `inprocess` or using in-process fixtures are reported as skipped, never run."""
+    if not config.getoption("--target-url"):
+        return
+    skip = pytest.mark.skip(reason="needs the in-process app (not available with --target-url)")
+    for item in items:
+        needs = IN_PROCESS_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        if needs or item.get_closest_marker("inprocess"):
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,7 @@ log = logging.getLogger("backend.auth")
 
 MAX_TOKEN_CHARS = 8192
 MAX_KID_CHARS = 256
+MAX_NUMERIC_DATE = 2**53  # beyond this a float loses whole seconds
 _REQUIRED_CLAIMS = ("exp", "iat", "sub")
 _SUB_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -122,12 +123,22 @@ class TokenVerifier:
         except Exception as exc:  # noqa: BLE001 - whatever the library raises is a refused token, never a 500
             log.info("token refused: %s", type(exc).__name__)
             raise AuthError("invalid token") from None
+        if not all(_is_numeric_date(claims[name]) for name in ("exp", "iat", "nbf") if name in claims):
+            raise AuthError("invalid time claim")
         if claims["iat"] > self._clock() + self.leeway_seconds:
             raise AuthError("token not yet valid")
         return claims
 
     async def _key_for(self, header: dict[str, Any]) -> Any:
         raise NotImplementedError
+
+
+def _is_numeric_date(value: object) -> bool:
+    # RFC 7519 wants a JSON number. PyJWT int()s the value, so "9999999999" would pass it, and a 400-digit
+    # integer passes it but cannot become a float later: both are refused here.
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    return -MAX_NUMERIC_DATE < value < MAX_NUMERIC_DATE
 
 
 def _principal_from(claims: dict[str, Any]) -> Principal:

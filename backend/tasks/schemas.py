@@ -51,6 +51,22 @@ class CompletionUpdate(BaseModel):
 
 
 class TaskRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 42,
+                    "title": "Buy milk",
+                    "description": "2 litres, semi-skimmed",
+                    "completed": True,
+                    "created_at": "2026-01-05T09:30:00Z",
+                    "updated_at": "2026-01-05T18:02:11Z",
+                    "completed_at": "2026-01-05T18:02:11Z",
+                }
+            ]
+        }
+    )
+
     id: int = Field(examples=[42])
     title: str = Field(examples=["Buy milk"])
     description: str | None = Field(examples=["2 litres, semi-skimmed"])

@@ -1,0 +1,1 @@
+"""Load profiles (Locust), SLO gates and the benchmark for the todo API. See loadtests/README.md."""

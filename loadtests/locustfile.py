@@ -1,0 +1,255 @@
+"""Virtual users of the todo API. Each has its own identity (user id, token, tasks), follows weighted journeys
+(mostly listing and paging, then creating, toggling, editing, deleting, reading one) and checks every response:
+status, shape, and that no task of another user ever appears (a failure named "ISOLATION BREACH ...").
+
+Configured by environment (the runner, loadtests/run.py, sets it): LOADTEST_PROFILE, LOADTEST_USERS,
+LOADTEST_DURATION, LOADTEST_SLO_BUDGET, LOADTEST_SLO_FILE, LOADTEST_REPORT_DIR, LOADTEST_SEED_TASKS and the token
+source (loadtests/tokens.py).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from locust import FastHttpUser, between, events, task
+from locust.env import Environment
+from locust.runners import WorkerRunner
+
+from loadtests import shapes
+from loadtests.checks import ContractError, OwnTasks, check_page, check_task, next_page_path
+from loadtests.slo import ISOLATION_BREACH, SLO_FILE, breaches, budget_name_for, load_slo
+from loadtests.stats import isolation_breaches, run_stats
+from loadtests.tokens import Minted, minter_from_env
+
+log = logging.getLogger("loadtests")
+
+PROFILE = os.environ.get("LOADTEST_PROFILE", "smoke")
+SLO_PATH = Path(os.environ.get("LOADTEST_SLO_FILE", str(SLO_FILE)))
+BUDGET = os.environ.get("LOADTEST_SLO_BUDGET") or budget_name_for(PROFILE, SLO_PATH)
+SEED_TASKS = int(os.environ.get("LOADTEST_SEED_TASKS", "25"))
+PAGE_SIZE = 20
+MAX_PAGES = 5
+MAX_OWN_TASKS = 60  # deletes outpace creates above this, so a long soak does not grow without bound
+MIN_OWN_TASKS = 5
+TOKEN_REFRESH_MARGIN = 60.0
+
+# The one shape Locust finds in this module.
+SelectedProfile = shapes.configure(
+    PROFILE,
+    users=int(os.environ["LOADTEST_USERS"]) if os.environ.get("LOADTEST_USERS") else None,
+    duration=float(os.environ["LOADTEST_DURATION"]) if os.environ.get("LOADTEST_DURATION") else None,
+    budget=BUDGET,
+    slo_path=SLO_PATH,
+)
+
+_mint = minter_from_env(os.environ)
+
+LIST = "/api/[user]/tasks"
+NEXT = "/api/[user]/tasks?cursor=[next]"
+ONE = "/api/[user]/tasks/[id]"
+COMPLETE = "/api/[user]/tasks/[id]/complete"
+
+
+Check = Callable[[Any, Mapping[str, str]], Any]
+
+
+class TodoUser(FastHttpUser):
+    wait_time = between(*SelectedProfile.think_time)
+    network_timeout = 30.0
+    connection_timeout = 10.0
+
+    def on_start(self) -> None:
+        self.user_id = f"load-{uuid.uuid4().hex[:16]}"
+        self.own = OwnTasks(marker=self.user_id)
+        self.base = f"/api/{self.user_id}/tasks"
+        self.minted: Minted | None = None
+        self.created = 0
+        for _ in range(SEED_TASKS):
+            self.create()
+
+    # --- plumbing ---
+
+    def headers(self, json_body: bool) -> dict[str, str]:
+        if self.minted is None or self.minted.expires_at - time.time() < TOKEN_REFRESH_MARGIN:
+            self.minted = _mint(self.user_id)  # like a browser renewing its Better Auth token
+        headers = {"Authorization": f"Bearer {self.minted.token}"}
+        if json_body:
+            headers["Content-Type"] = "application/json"
+        return headers
+
+    def call(self, method: str, path: str, name: str, expect: int, check: Check, body: Any = None) -> Any:
+        """One request, checked inside the response context so a broken contract fails that very request.
+        Returns whatever `check` returns, or None after recording a failure."""
+        payload = json.dumps(body) if body is not None else None
+        with self.client.request(
+            method, path, name=name, data=payload, headers=self.headers(payload is not None), catch_response=True
+        ) as response:
+            if response.status_code != expect:
+                response.failure(f"status {response.status_code} (expected {expect})")
+                return None
+            try:
+                return check(None if expect == 204 else response.json(), response.headers)
+            except ContractError as exc:
+                if ISOLATION_BREACH in str(exc):
+                    log.error("%s: %s %s as %s", exc, method, path, self.user_id)
+                response.failure(str(exc))
+            except ValueError:
+                response.failure("the body is not JSON")
+        return None
+
+    def pick(self) -> int | None:
+        return random.choice(list(self.own.titles)) if self.own.titles else None
+
+    # --- journeys ---
+
+    def create(self) -> None:
+        self.created += 1
+        title = self.own.title(self.created)
+
+        def check(body: Any, headers: Mapping[str, str]) -> Any:
+            created = check_task(self.own, body)
+            if created["title"] != title:
+                _fail("the created task does not echo its title")
+            if headers.get("location") != f"{self.base}/{created['id']}":
+                _fail("the Location header does not name the new task")
+            return created
+
+        created = self.call("POST", self.base, LIST, 201, check, {"title": title, "description": "load"})
+        if created is not None:
+            self.own.remember(created)
+
+    @task(8)
+    def list_first_page(self) -> None:
+        sort = random.choice(["-created_at", "title", "-updated_at"])
+        self.call("GET", f"{self.base}?limit={PAGE_SIZE}&sort={sort}", LIST, 200, self._page)
+
+    def _page(self, body: Any, headers: Mapping[str, str]) -> tuple[list[dict[str, Any]], str | None]:
+        return check_page(self.own, body, limit=PAGE_SIZE), next_page_path(headers.get("link"), self.base)
+
+    @task(4)
+    def page_through(self) -> None:
+        path: str | None = f"{self.base}?limit={PAGE_SIZE}"
+        name, seen = LIST, set[int]()
+        for _ in range(MAX_PAGES):
+            if path is None:
+                return
+
+            def check(body: Any, headers: Mapping[str, str]) -> str | None:
+                page, following = self._page(body, headers)
+                ids = {task["id"] for task in page}
+                if ids & seen:
+                    _fail("a task appeared on two pages")
+                seen.update(ids)
+                return following or ""
+
+            following = self.call("GET", path, name, 200, check)
+            path, name = following or None, NEXT
+
+    @task(4)
+    def read_one(self) -> None:
+        task_id = self.pick()
+        if task_id is None:
+            return
+        expected_title = self.own.titles[task_id]
+
+        def check(body: Any, _: Mapping[str, str]) -> Any:
+            got = check_task(self.own, body, expected_id=task_id)
+            if got["title"] != expected_title:
+                _fail("reading a task returned stale or foreign content")
+            return got
+
+        self.call("GET", f"{self.base}/{task_id}", ONE, 200, check)
+
+    @task(3)
+    def add(self) -> None:
+        if len(self.own.titles) >= MAX_OWN_TASKS:
+            self.remove()
+        else:
+            self.create()
+
+    @task(2)
+    def toggle(self) -> None:
+        task_id = self.pick()
+        if task_id is None:
+            return
+        before = self.own.completed[task_id]
+
+        def check(body: Any, _: Mapping[str, str]) -> Any:
+            got = check_task(self.own, body, expected_id=task_id)
+            if got["completed"] == before:
+                _fail("toggling did not flip completed")
+            return got
+
+        got = self.call("PATCH", f"{self.base}/{task_id}/complete", COMPLETE, 200, check)
+        if got is not None:
+            self.own.remember(got)
+
+    @task(1)
+    def edit(self) -> None:
+        task_id = self.pick()
+        if task_id is None:
+            return
+        title = f"{self.own.titles[task_id]}+"[:200]
+
+        def check(body: Any, _: Mapping[str, str]) -> Any:
+            got = check_task(self.own, body, expected_id=task_id)
+            if got["title"] != title or got["description"] is not None:
+                _fail("the replaced task does not echo its new fields")
+            return got
+
+        got = self.call("PUT", f"{self.base}/{task_id}", ONE, 200, check, {"title": title, "description": None})
+        if got is not None:
+            self.own.remember(got)
+
+    @task(1)
+    def remove(self) -> None:
+        if len(self.own.titles) <= MIN_OWN_TASKS:
+            self.create()
+            return
+        task_id = self.pick()
+        assert task_id is not None
+        if self.call("DELETE", f"{self.base}/{task_id}", ONE, 204, lambda _body, _headers: True):
+            self.own.forget(task_id)
+
+
+def _fail(message: str) -> Any:
+    raise ContractError(message)
+
+
+@events.quitting.add_listener
+def _verdict(environment: Environment, **_: Any) -> None:
+    """On the master (or a single process): the SLO verdict, the JSON summary, and the exit code."""
+    if isinstance(environment.runner, WorkerRunner) or environment.runner is None:
+        return
+    stats = environment.runner.stats
+    endpoints = run_stats(stats)
+    breaches_found = breaches(load_slo(BUDGET, SLO_PATH), endpoints, isolation_breaches=isolation_breaches(stats))
+    shape = environment.shape_class
+    if isinstance(shape, shapes.Stress):
+        # A stress run is meant to break the SLOs: it is judged on the capacity it held, not on its last step.
+        breaches_found = [line for line in breaches_found if line.startswith("ISOLATION")] + shape.capacity_breaches()
+    if environment.runner.exceptions:
+        breaches_found.append(f"{len(environment.runner.exceptions)} exception(s) in the load test itself")
+    summary = {
+        "profile": PROFILE,
+        "slo_budget": BUDGET,
+        "host": environment.host,
+        "passed": not breaches_found,
+        "breaches": breaches_found,
+        "isolation_breaches": isolation_breaches(stats),
+        "errors": {str(e.error): e.occurrences for e in stats.errors.values()},
+        "endpoints": {entry.endpoint: entry.as_dict() for entry in endpoints},
+        **(shape.results() if isinstance(shape, shapes.Profile) else {}),
+    }
+    report_dir = Path(os.environ.get("LOADTEST_REPORT_DIR", f"reports/load/{PROFILE}"))
+    report_dir.mkdir(parents=True, exist_ok=True)
+    (report_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    environment.process_exit_code = 1 if breaches_found else 0

@@ -1,0 +1,73 @@
+"""Profile the server under the benchmark's load for one endpoint with py-spy (sampling, no code changes).
+
+    python -m loadtests.profile "GET one task" [--duration 15] [--top 30]
+
+Writes reports/profile/<endpoint>.txt (collapsed stacks, for speedscope or flamegraph.pl) and prints the functions
+with the largest inclusive share of the samples taken while holding the GIL (where the CPU goes). py-spy needs
+ptrace rights (root, or CAP_SYS_PTRACE).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from loadtests.bench import ENDPOINTS, ROOT, request_specs, run_generator, seed
+from loadtests.stack import LocalStack
+
+
+def top_frames(collapsed: str, limit: int) -> list[tuple[str, float]]:
+    """Inclusive share of samples per frame (each frame counted once per stack)."""
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in collapsed.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        total += int(count)
+        for frame in set(stack.split(";")):
+            inclusive[frame] += int(count)
+    return [(frame, n / total) for frame, n in inclusive.most_common(limit)] if total else []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m loadtests.profile", description=__doc__.split("\n\n")[0])
+    parser.add_argument("endpoint", choices=ENDPOINTS)
+    parser.add_argument("--duration", type=float, default=15.0)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE")
+    args = parser.parse_args(argv)
+    args.generator = "loadgen"
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    out = ROOT / "reports" / "profile" / (re.sub(r"\W+", "-", args.endpoint).strip("-") + ".txt")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    server_env = {"TODO_LOG_LEVEL": "INFO", **dict(item.split("=", 1) for item in args.server_env)}
+    with LocalStack(token_source="jwks", workers=1, server_env=server_env) as stack:  # noqa: S106 - not a secret
+        users = seed(stack.url, stack.token_env, args.connections)
+        load = threading.Thread(
+            target=run_generator, args=(args, stack.url, request_specs(args.endpoint, users), args.duration + 4)
+        )
+        load.start()
+        record = ["record", "--pid", str(stack.server_pid), "--duration", str(int(args.duration)), "--rate", "250"]
+        subprocess.run(  # noqa: S603 - py-spy from this venv
+            [py_spy, *record, "--format", "raw", "--output", str(out), "--nonblocking", "--gil"],
+            check=True,
+            capture_output=True,
+        )
+        load.join()
+    for frame, share in top_frames(out.read_text(encoding="utf-8"), args.top):
+        print(f"{share:6.1%}  {frame}")
+    print(f"collapsed stacks: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""A local stack for load runs and the benchmark: an embedded PostgreSQL in a temporary TODO_DATA_DIR, a token
+source, and `todo-api serve` as a subprocess on a free loopback port. Everything is stopped and removed on exit."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from loadtests.tokens import DEV_KID, write_private_key
+
+# Server configuration a caller's shell might carry that must not leak into a load-test server.
+_SCRUBBED = ("BETTER_AUTH_URL", "BETTER_AUTH_SECRET", "DATABASE_URL", "TODO_DATA_DIR", "TODO_ENV", "JWT_")
+READY_TIMEOUT_SECONDS = 120.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class TokenSetup:
+    """How the server must be configured for a token source, and the LOADTEST_* variables that mint for it."""
+
+    server_env: dict[str, str] = field(default_factory=dict)
+    token_env: dict[str, str] = field(default_factory=dict)
+
+
+def prepare_tokens(
+    source: str,
+    workdir: Path,
+    stack: ExitStack,
+    *,
+    secret: str | None = None,
+    data_dir: Path | None = None,
+    issuer_port: int = 0,
+) -> TokenSetup:
+    """jwks: start the harness's issuer (the server's BETTER_AUTH_URL); secret: a shared HS256 secret (a fresh one
+    for a local server); dev: the dev-mode key in the server's data directory."""
+    if source == "jwks":
+        from tests.support.issuer import TokenIssuer
+
+        issuer = TokenIssuer(port=issuer_port).start()
+        stack.callback(issuer.stop)
+        key = write_private_key(issuer.current_key.private, workdir / "issuer-key.pem")
+        return TokenSetup(
+            {"BETTER_AUTH_URL": issuer.base_url},
+            {
+                "LOADTEST_TOKEN_SOURCE": "jwks",
+                "LOADTEST_SIGNING_KEY": str(key),
+                "LOADTEST_KID": issuer.current_key.kid,
+                "LOADTEST_ISSUER": issuer.base_url,
+            },
+        )
+    if source == "secret":
+        secret = secret or secrets.token_urlsafe(48)
+        return TokenSetup(
+            {"BETTER_AUTH_SECRET": secret}, {"LOADTEST_TOKEN_SOURCE": "secret", "LOADTEST_JWT_SECRET": secret}
+        )
+    if source == "dev":
+        key_path = (data_dir or workdir) / "dev-signing-key.pem"
+        return TokenSetup(
+            {},
+            {
+                "LOADTEST_TOKEN_SOURCE": "dev",
+                "LOADTEST_SIGNING_KEY": str(key_path),
+                "LOADTEST_KID": DEV_KID,
+                "LOADTEST_ISSUER": DEV_KID,
+            },
+        )
+    raise ValueError(f"unknown token source {source!r}")
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes] | None, timeout: float = READY_TIMEOUT_SECONDS) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode} before it was ready")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise RuntimeError(f"{url}/readyz did not answer 200 within {timeout:.0f} s")
+
+
+class LocalStack:
+    """`with LocalStack(...) as stack:` gives stack.url, stack.token_env and stack.server_pid."""
+
+    def __init__(
+        self,
+        *,
+        token_source: str = "jwks",  # noqa: S107 - a source name
+        workers: int = 1,
+        database_url: str | None = None,
+        log_path: Path | None = None,
+        server_env: dict[str, str] | None = None,
+    ) -> None:
+        self.token_source = token_source
+        self.workers = workers
+        self.database_url = database_url
+        self.log_path = log_path
+        self.extra_env = server_env or {}
+        self._stack = ExitStack()
+        self.url = ""
+        self.token_env: dict[str, str] = {}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def server_pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def __enter__(self) -> LocalStack:
+        try:
+            self._start()
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, *_: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self._stack.close()
+
+    def _start(self) -> None:
+        workdir = Path(tempfile.mkdtemp(prefix="todo-load-"))
+        self._stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+        tokens = prepare_tokens(self.token_source, workdir, self._stack)
+        database_url = self.database_url or self._embedded_postgres(workdir)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED)}
+        env.update({"TODO_DATA_DIR": str(workdir), "DATABASE_URL": database_url, "TODO_LOG_LEVEL": "WARNING"})
+        env.update(tokens.server_env)
+        env.update(self.extra_env)
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        log = (self.log_path or workdir / "server.log").open("ab")
+        self._stack.callback(log.close)
+        command = [sys.executable, "-m", "backend.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [*command, "--workers", str(self.workers)],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._stack.callback(_stop, self.process)
+        wait_ready(self.url, self.process)
+        self.token_env = tokens.token_env
+
+    def _embedded_postgres(self, workdir: Path) -> str:
+        from backend.db.embedded import start_embedded_postgres
+
+        server, url = start_embedded_postgres(workdir)
+        self._stack.callback(server.cleanup)
+        return url
+
+
+def _stop(process: subprocess.Popen[Any]) -> None:
+    """SIGTERM (uvicorn's graceful shutdown, which also stops its workers), then SIGKILL the process group."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)

@@ -1,0 +1,117 @@
+"""The generated OpenAPI document: every response code documented with an example, bearerAuth everywhere."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.api.problems import assert_problem
+from tests.conftest import make_settings
+
+_COMMON = {"401", "403", "422", "500", "503"}
+# Every status each operation can answer (besides 405, which is about the path, not the operation).
+EXPECTED_RESPONSES = {
+    ("/api/{user_id}/tasks", "get"): {"200", *_COMMON},
+    ("/api/{user_id}/tasks", "post"): {"201", "413", "415", *_COMMON},
+    ("/api/{user_id}/tasks/{task_id}", "get"): {"200", "404", *_COMMON},
+    ("/api/{user_id}/tasks/{task_id}", "put"): {"200", "404", "413", "415", *_COMMON},
+    ("/api/{user_id}/tasks/{task_id}", "delete"): {"204", "404", *_COMMON},
+    ("/api/{user_id}/tasks/{task_id}/complete", "patch"): {"200", "404", "413", "415", *_COMMON},
+    ("/healthz", "get"): {"200"},
+    ("/readyz", "get"): {"200", "503"},
+}
+
+
+@pytest.fixture(scope="module")
+def openapi(client) -> dict[str, Any]:
+    response = client.get("/openapi.json")
+    assert response.status_code == 200
+    document: dict[str, Any] = response.json()
+    return document
+
+
+def _operations(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(path, method): op for path, item in document["paths"].items() for method, op in item.items()}
+
+
+def _resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    if "$ref" in schema:
+        name = schema["$ref"].removeprefix("#/components/schemas/")
+        return _resolve(document, document["components"]["schemas"][name])
+    if schema.get("type") == "array":
+        return _resolve(document, schema["items"])
+    return schema
+
+
+def _has_example(document: dict[str, Any], media: dict[str, Any]) -> bool:
+    return "example" in media or "examples" in media or "examples" in _resolve(document, media.get("schema", {}))
+
+
+@pytest.mark.req("API-OPENAPI")
+def test_the_document_lists_exactly_the_api_operations(openapi):
+    assert set(_operations(openapi)) == set(EXPECTED_RESPONSES)
+
+
+@pytest.mark.req("API-OPENAPI")
+@pytest.mark.parametrize(("path", "method"), sorted(EXPECTED_RESPONSES))
+def test_every_operation_documents_each_of_its_response_codes_with_an_example(openapi, path, method):
+    responses = _operations(openapi)[(path, method)]["responses"]
+    assert set(responses) == EXPECTED_RESPONSES[(path, method)]
+    for status, response in responses.items():
+        assert response["description"], f"{status} has no description"
+        if status == "204":
+            assert "content" not in response
+            continue
+        assert response.get("content"), f"{status} documents no body"
+        for media_type, media in response["content"].items():
+            assert _has_example(openapi, media), f"{method.upper()} {path} {status} {media_type} has no example"
+
+
+@pytest.mark.req("API-OPENAPI", "ERR-PROBLEM-SHAPE")
+def test_error_responses_are_documented_as_problem_json(openapi):
+    for (path, method), operation in _operations(openapi).items():
+        for status, response in operation["responses"].items():
+            if status.startswith(("4", "5")):
+                assert set(response["content"]) == {"application/problem+json"}, (path, method, status)
+                media = response["content"]["application/problem+json"]
+                assert media["schema"] == {"$ref": "#/components/schemas/Problem"}
+                assert media["example"]["status"] == int(status)
+
+
+@pytest.mark.req("API-OPENAPI")
+def test_the_bearer_auth_scheme_is_declared(openapi):
+    scheme = openapi["components"]["securitySchemes"]["bearerAuth"]
+    assert (scheme["type"], scheme["scheme"], scheme["bearerFormat"]) == ("http", "bearer", "JWT")
+
+
+@pytest.mark.req("API-OPENAPI", "ISO-ROUTE-TABLE")
+def test_every_api_operation_requires_bearer_auth_and_health_does_not(openapi):
+    for (path, _), operation in _operations(openapi).items():
+        expected = [{"bearerAuth": []}] if path.startswith("/api/") else None
+        assert operation.get("security") == expected, path
+
+
+@pytest.mark.req("API-OPENAPI")
+def test_request_bodies_are_documented_with_examples(openapi):
+    operations = _operations(openapi)
+    for key in [("/api/{user_id}/tasks", "post"), ("/api/{user_id}/tasks/{task_id}", "put")]:
+        body = operations[key]["requestBody"]
+        assert body["required"] is True
+        assert body["content"]["application/json"]["example"]["title"]
+    toggle = operations[("/api/{user_id}/tasks/{task_id}/complete", "patch")]["requestBody"]
+    assert toggle["required"] is False  # no body toggles
+    assert toggle["content"]["application/json"]["example"] == {"completed": True}
+
+
+@pytest.mark.req("API-OPENAPI", "OPS-DOCS-TOGGLE")
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json"])
+def test_docs_are_served_by_default(client, path):
+    assert client.get(path).status_code == 200
+
+
+@pytest.mark.req("OPS-DOCS-TOGGLE")
+@pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"])
+def test_docs_enabled_false_removes_the_docs(client_for, worker_database_url, issuer, path):
+    settings = make_settings(worker_database_url, BETTER_AUTH_URL=issuer.base_url, TODO_DOCS_ENABLED="false")
+    assert_problem(client_for(settings).get(path), 404, "not-found")

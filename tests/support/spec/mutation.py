@@ -1,0 +1,68 @@
+"""`tox -e mutation`: run mutmut (configured in [tool.mutmut]) within a time budget, then print the score and
+every surviving mutant with its diff, also written to reports/mutation.md."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+from tests.support.spec import REPORTS, ROOT
+
+STATS = ROOT / "mutants" / "mutmut-cicd-stats.json"
+_RESULT_LINE = re.compile(r"^\s*(\S+): (survived|no tests|suspicious|timeout|not checked)\s*$")
+
+
+def _mutmut(*args: str, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mutmut", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def _run_bounded(max_children: int, budget_seconds: float) -> bool:
+    """True when mutmut finished within the budget. Progress is kept in mutants/, so a rerun resumes."""
+    command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children)]
+    with subprocess.Popen(command, cwd=ROOT, start_new_session=True) as process:
+        try:
+            process.wait(timeout=budget_seconds)
+            return True
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
+            return False
+
+
+def main(max_children: int = 2, budget_seconds: float = 1800) -> int:
+    started = time.monotonic()
+    finished = _run_bounded(max_children, budget_seconds)
+    elapsed = time.monotonic() - started
+    _mutmut("export-cicd-stats")
+    stats = json.loads(STATS.read_text()) if STATS.exists() else {}
+    tested = int(stats.get("total", 0)) - int(stats.get("skipped", 0)) - int(stats.get("not_checked", 0))
+    caught = int(stats.get("killed", 0)) + int(stats.get("timeout", 0))
+    score = 100 * caught / tested if tested else 0.0
+    survivors = [m.groups() for line in _mutmut("results").stdout.splitlines() if (m := _RESULT_LINE.match(line))]
+    report = [
+        "# Mutation testing (mutmut)",
+        "",
+        f"Score: **{score:.1f}%** ({caught} of {tested} checked mutants killed or timed out) in {elapsed:.0f} s"
+        + ("" if finished else f"; stopped at the {budget_seconds:.0f} s budget, rerun to resume"),
+        "",
+        f"Stats: {json.dumps(stats, sort_keys=True)}",
+        "",
+        "## Mutants not killed",
+        "",
+    ]
+    for name, status in survivors:
+        diff = _mutmut("show", name).stdout.strip()
+        report += [f"### `{name}`: {status}", "", "```diff", diff, "```", ""]
+    text = "\n".join(report) + "\n"
+    REPORTS.mkdir(exist_ok=True)
+    (REPORTS / "mutation.md").write_text(text, encoding="utf-8")
+    print(text)
+    print(f"written to {(REPORTS / 'mutation.md').relative_to(ROOT)}")
+    return 0 if finished and score >= 90 else 1
