@@ -1,5 +1,6 @@
 """What every load-test response must satisfy: the task shape, and that it holds only the virtual user's own tasks.
 
+Requirement LOAD-ISOLATION: under load, no virtual user ever sees another user's task.
 Kept free of Locust (which monkey-patches the process) so the spec suite can test these checks directly.
 """
 

@@ -1,10 +1,11 @@
 """Virtual users of the todo API. Each has its own identity (user id, token, tasks), follows weighted journeys
 (mostly listing and paging, then creating, toggling, editing, deleting, reading one) and checks every response:
-status, shape, and that no task of another user ever appears (a failure named "ISOLATION BREACH ...").
+status, shape, and that no task of another user ever appears (a failure named "ISOLATION BREACH ...", requirement
+LOAD-ISOLATION; the run's verdict against specs/slo.yaml is LOAD-SLO).
 
 Configured by environment (the runner, loadtests/run.py, sets it): LOADTEST_PROFILE, LOADTEST_USERS,
-LOADTEST_DURATION, LOADTEST_SLO_BUDGET, LOADTEST_SLO_FILE, LOADTEST_REPORT_DIR, LOADTEST_SEED_TASKS and the token
-source (loadtests/tokens.py).
+LOADTEST_DURATION, LOADTEST_THINK_TIME ("min,max" seconds), LOADTEST_SLO_BUDGET, LOADTEST_SLO_FILE,
+LOADTEST_REPORT_DIR, LOADTEST_SEED_TASKS and the token source (loadtests/tokens.py).
 """
 
 from __future__ import annotations
@@ -61,8 +62,11 @@ COMPLETE = "/api/[user]/tasks/[id]/complete"
 Check = Callable[[Any, Mapping[str, str]], Any]
 
 
+THINK_TIME = tuple(float(x) for x in os.environ.get("LOADTEST_THINK_TIME", "").split(",") if x.strip())
+
+
 class TodoUser(FastHttpUser):
-    wait_time = between(*SelectedProfile.think_time)
+    wait_time = between(*(THINK_TIME if len(THINK_TIME) == 2 else SelectedProfile.think_time))
     network_timeout = 30.0
     connection_timeout = 10.0
 

@@ -15,11 +15,14 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from loadtests.bench import ENDPOINTS, ROOT, request_specs, run_generator, seed
+import psutil
+
+from loadtests.bench import ENDPOINTS, ROOT, request_specs, run_plan, seed
 from loadtests.stack import LocalStack
 
 
@@ -45,26 +48,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE")
     args = parser.parse_args(argv)
-    args.generator = "loadgen"
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     out = ROOT / "reports" / "profile" / (re.sub(r"\W+", "-", args.endpoint).strip("-") + ".txt")
     out.parent.mkdir(parents=True, exist_ok=True)
     server_env = {"TODO_LOG_LEVEL": "INFO", **dict(item.split("=", 1) for item in args.server_env)}
     with LocalStack(token_source="jwks", workers=1, server_env=server_env) as stack:  # noqa: S106 - not a secret
         users = seed(stack.url, stack.token_env, args.connections)
-        load = threading.Thread(
-            target=run_generator, args=(args, stack.url, request_specs(args.endpoint, users), args.duration + 4)
-        )
+        plan = {
+            "workloads": {args.endpoint: request_specs(args.endpoint, users)},
+            "schedule": [[args.endpoint, args.duration + 4]],
+        }
+        load = threading.Thread(target=run_plan, args=(args, stack.url, plan))
         load.start()
+        server = psutil.Process(stack.server_pid)
+        cpu_before, started = sum(server.cpu_times()[:2]), time.monotonic()
         record = ["record", "--pid", str(stack.server_pid), "--duration", str(int(args.duration)), "--rate", "250"]
         subprocess.run(  # noqa: S603 - py-spy from this venv
             [py_spy, *record, "--format", "raw", "--output", str(out), "--nonblocking", "--gil"],
             check=True,
             capture_output=True,
         )
+        cpu = (sum(server.cpu_times()[:2]) - cpu_before) / (time.monotonic() - started)
         load.join()
     for frame, share in top_frames(out.read_text(encoding="utf-8"), args.top):
         print(f"{share:6.1%}  {frame}")
+    print(f"server process CPU while profiled: {cpu:.0%} of one core (py-spy's own overhead included)")
     print(f"collapsed stacks: {out}")
     return 0
 

@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--slo-file", type=Path, default=SLO_FILE)
     parser.add_argument("--report-dir", type=Path, help="default: reports/load/<profile>")
     parser.add_argument("--seed-tasks", type=int, default=25, help="tasks each virtual user creates first")
+    parser.add_argument("--think-time", metavar="MIN,MAX", help="seconds between journeys (default: the profile's)")
     local = parser.add_argument_group("local stack (no --host)")
     local.add_argument("--server-workers", type=int, default=1)
     local.add_argument("--db-pool-size", type=int, help="DB_POOL_SIZE for the server")
@@ -85,6 +86,8 @@ def locust_env(args: argparse.Namespace, token_env: dict[str, str], report_dir: 
         env["LOADTEST_DURATION"] = str(args.duration)
     if args.users is not None:
         env["LOADTEST_USERS"] = str(args.users)
+    if args.think_time:
+        env["LOADTEST_THINK_TIME"] = args.think_time
     return env
 
 

@@ -1,4 +1,7 @@
-"""SLO budgets from specs/slo.yaml and the verdict on a run's per-endpoint figures (no Locust import: testable)."""
+"""SLO budgets from specs/slo.yaml and the verdict on a run's per-endpoint figures (no Locust import: testable).
+
+Requirement LOAD-SLO: per-endpoint p95/p99 and error-ratio budgets; a run that breaches any exits non-zero.
+"""
 
 from __future__ import annotations
 

@@ -112,12 +112,14 @@ class LocalStack:
         database_url: str | None = None,
         log_path: Path | None = None,
         server_env: dict[str, str] | None = None,
+        server_source: Path | None = None,
     ) -> None:
         self.token_source = token_source
         self.workers = workers
         self.database_url = database_url
         self.log_path = log_path
         self.extra_env = server_env or {}
+        self.server_source = server_source  # another checkout's backend/, e.g. to compare with a previous release
         self._stack = ExitStack()
         self.url = ""
         self.token_env: dict[str, str] = {}
@@ -156,6 +158,7 @@ class LocalStack:
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [*command, "--workers", str(self.workers)],
             env=env,
+            cwd=self.server_source,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -1,13 +1,31 @@
-"""Data access for tasks. Every statement is scoped by user_id: another user's row is simply not found."""
+"""Data access for tasks. Every statement is scoped by user_id: another user's row is simply not found.
+
+Each function runs one statement on a pooled connection in autocommit mode: a single statement is its own
+transaction, so PostgreSQL needs no BEGIN and COMMIT/ROLLBACK round trips around it (measured: specs/performance.md).
+"""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, case, delete, func, insert, literal, select, tuple_, update
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Engine,
+    Executable,
+    Row,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlmodel import Session
 
 from backend.db.models import Task, User
 from backend.tasks.pagination import Cursor, SortOrder, StatusFilter
@@ -24,69 +42,46 @@ _COLUMNS = (
     tasks.c.updated_at,
     tasks.c.completed_at,
 )
+TASK_FIELDS = tuple(column.name for column in _COLUMNS)
 
 
-def _one(session: Session, statement: Any) -> Row[Any] | None:
-    return session.execute(statement).first()
+def _rows(engine: Engine, statement: Executable, params: dict[str, Any] | None = None) -> Sequence[Row[Any]]:
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        return connection.execute(statement, params).all()
 
 
-def list_tasks(
-    session: Session,
-    user_id: str,
-    *,
-    status: StatusFilter,
-    sort: SortOrder,
-    limit: int,
-    after: Cursor | None,
-) -> Sequence[Row[Any]]:
-    """One page plus one extra row, which tells the caller whether a next page exists."""
-    key = tasks.c[sort.column]
-    query = select(*_COLUMNS).where(tasks.c.user_id == user_id)
-    if status is not StatusFilter.ALL:
-        query = query.where(tasks.c.completed == (status is StatusFilter.COMPLETED))
-    if after is not None:
-        position = tuple_(key, tasks.c.id)
-        boundary = tuple_(after.value, after.id)
-        query = query.where(position < boundary if sort.descending else position > boundary)
-    order = (key.desc(), tasks.c.id.desc()) if sort.descending else (key.asc(), tasks.c.id.asc())
-    return session.execute(query.order_by(*order).limit(limit + 1)).all()
+def _one(engine: Engine, statement: Executable, params: dict[str, Any]) -> Row[Any] | None:
+    rows = _rows(engine, statement, params)
+    return rows[0] if rows else None
 
 
-def get_task(session: Session, user_id: str, task_id: int) -> Row[Any] | None:
-    return _one(session, select(*_COLUMNS).where(tasks.c.id == task_id, tasks.c.user_id == user_id))
+# The fixed statements are built once, with bound parameters: building a statement per call costs more CPU than
+# PostgreSQL takes to run it (measured: specs/performance.md). Parameter names differ from column names, which
+# INSERT/UPDATE reserve for their own VALUES/SET parameters.
+_OWN_TASK = (tasks.c.id == bindparam("task_id"), tasks.c.user_id == bindparam("owner"))
+_GET = select(*_COLUMNS).where(*_OWN_TASK)
+# First use of a valid token creates the user row, in the same statement: ON CONFLICT makes concurrent first
+# requests safe, and the foreign key is checked at the end of the statement, after the CTE's insert.
+_CREATE = (
+    insert(tasks)
+    .values(user_id=bindparam("owner"), title=bindparam("new_title"), description=bindparam("new_description"))
+    .returning(*_COLUMNS)
+    .add_cte(pg_insert(users).values(id=bindparam("owner")).on_conflict_do_nothing(index_elements=["id"]).cte())
+)
+_REPLACE = (
+    update(tasks)
+    .where(*_OWN_TASK)
+    .values(title=bindparam("new_title"), description=bindparam("new_description"), updated_at=func.now())
+    .returning(*_COLUMNS)
+)
+_DELETE = delete(tasks).where(*_OWN_TASK).returning(tasks.c.id)
 
 
-def create_task(session: Session, user_id: str, data: TaskWrite) -> Row[Any]:
-    # First use of a valid token creates the user row; ON CONFLICT makes concurrent first requests safe.
-    session.execute(pg_insert(users).values(id=user_id).on_conflict_do_nothing(index_elements=["id"]))
-    row = _one(
-        session,
-        insert(tasks).values(user_id=user_id, title=data.title, description=data.description).returning(*_COLUMNS),
-    )
-    session.commit()
-    assert row is not None
-    return row
-
-
-def replace_task(session: Session, user_id: str, task_id: int, data: TaskWrite) -> Row[Any] | None:
-    row = _one(
-        session,
+def _completion(new_state: ColumnElement[bool]) -> Executable:
+    """One atomic UPDATE: concurrent toggles never lose a flip."""
+    return (
         update(tasks)
-        .where(tasks.c.id == task_id, tasks.c.user_id == user_id)
-        .values(title=data.title, description=data.description, updated_at=func.now())
-        .returning(*_COLUMNS),
-    )
-    session.commit()
-    return row
-
-
-def set_completion(session: Session, user_id: str, task_id: int, completed: bool | None) -> Row[Any] | None:
-    """Toggle (completed=None) or set completion in one atomic UPDATE: concurrent toggles never lose a flip."""
-    new_state = ~tasks.c.completed if completed is None else literal(completed)
-    row = _one(
-        session,
-        update(tasks)
-        .where(tasks.c.id == task_id, tasks.c.user_id == user_id)
+        .where(*_OWN_TASK)
         .values(
             completed=new_state,
             # Right-hand sides see the row as it was before this UPDATE.
@@ -97,15 +92,67 @@ def set_completion(session: Session, user_id: str, task_id: int, completed: bool
             ),
             updated_at=func.now(),
         )
-        .returning(*_COLUMNS),
+        .returning(*_COLUMNS)
     )
-    session.commit()
+
+
+_TOGGLE = _completion(~tasks.c.completed)
+_SET_COMPLETION = _completion(bindparam("new_state", type_=Boolean))
+
+
+@functools.cache
+def _list_statement(status: StatusFilter, sort: SortOrder, paged: bool) -> Executable:
+    """The list query for one filter, sort order and first/next page: 36 shapes, each built once."""
+    key = tasks.c[sort.column]
+    query = select(*_COLUMNS).where(tasks.c.user_id == bindparam("owner"))
+    if status is not StatusFilter.ALL:
+        query = query.where(tasks.c.completed == (status is StatusFilter.COMPLETED))
+    if paged:
+        position = tuple_(key, tasks.c.id)
+        boundary = tuple_(bindparam("after_value", type_=key.type), bindparam("after_id", type_=tasks.c.id.type))
+        query = query.where(position < boundary if sort.descending else position > boundary)
+    order = (key.desc(), tasks.c.id.desc()) if sort.descending else (key.asc(), tasks.c.id.asc())
+    return query.order_by(*order).limit(bindparam("page_rows"))
+
+
+def list_tasks(
+    engine: Engine,
+    user_id: str,
+    *,
+    status: StatusFilter,
+    sort: SortOrder,
+    limit: int,
+    after: Cursor | None,
+) -> Sequence[Row[Any]]:
+    """One page plus one extra row, which tells the caller whether a next page exists."""
+    params: dict[str, Any] = {"owner": user_id, "page_rows": limit + 1}
+    if after is not None:
+        params.update(after_value=after.value, after_id=after.id)
+    return _rows(engine, _list_statement(status, sort, after is not None), params)
+
+
+def get_task(engine: Engine, user_id: str, task_id: int) -> Row[Any] | None:
+    return _one(engine, _GET, {"task_id": task_id, "owner": user_id})
+
+
+def create_task(engine: Engine, user_id: str, data: TaskWrite) -> Row[Any]:
+    row = _one(engine, _CREATE, {"owner": user_id, "new_title": data.title, "new_description": data.description})
+    assert row is not None
     return row
 
 
-def delete_task(session: Session, user_id: str, task_id: int) -> bool:
-    deleted = _one(
-        session, delete(tasks).where(tasks.c.id == task_id, tasks.c.user_id == user_id).returning(tasks.c.id)
-    )
-    session.commit()
-    return deleted is not None
+def replace_task(engine: Engine, user_id: str, task_id: int, data: TaskWrite) -> Row[Any] | None:
+    params = {"task_id": task_id, "owner": user_id, "new_title": data.title, "new_description": data.description}
+    return _one(engine, _REPLACE, params)
+
+
+def set_completion(engine: Engine, user_id: str, task_id: int, completed: bool | None) -> Row[Any] | None:
+    """Toggle (completed=None) or set completion."""
+    params: dict[str, Any] = {"task_id": task_id, "owner": user_id}
+    if completed is None:
+        return _one(engine, _TOGGLE, params)
+    return _one(engine, _SET_COMPLETION, {**params, "new_state": completed})
+
+
+def delete_task(engine: Engine, user_id: str, task_id: int) -> bool:
+    return _one(engine, _DELETE, {"task_id": task_id, "owner": user_id}) is not None

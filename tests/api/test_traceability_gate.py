@@ -36,19 +36,19 @@ def _write(project: pytest.Pytester, relpath: str, body: str) -> None:
 
 
 @pytest.mark.req("SPEC-TRACEABILITY")
-def test_a_test_naming_an_unknown_requirement_is_a_collection_error(project):
-    _write(project, "tests/api/test_x.py", '@pytest.mark.req("API-LIST", "API-NOPE")\ndef test_x():\n    pass\n')
+@pytest.mark.parametrize(
+    ("decorator", "complaint"),
+    [
+        ('@pytest.mark.req("API-LIST", "API-NOPE")\n', "*test_x.py::test_x: unknown requirement ID(s) API-NOPE*"),
+        ("", "*test_x.py::test_x: no @pytest.mark.req*"),
+    ],
+    ids=["unknown-id", "no-marker"],
+)
+def test_a_test_without_known_requirement_ids_is_a_collection_error(project, decorator, complaint):
+    _write(project, "tests/api/test_x.py", f"{decorator}def test_x():\n    pass\n")
     result = project.runpytest_subprocess(*PLUGIN, "tests")
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*test_x.py::test_x: unknown requirement ID(s) API-NOPE*"])
-
-
-@pytest.mark.req("SPEC-TRACEABILITY")
-def test_a_test_without_a_req_marker_is_a_collection_error(project):
-    _write(project, "tests/unit/test_y.py", "def test_y():\n    pass\n")
-    result = project.runpytest_subprocess(*PLUGIN, "tests")
-    result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*test_y.py::test_y: no @pytest.mark.req*"])
+    result.stdout.fnmatch_lines([complaint])
 
 
 @pytest.mark.req("SPEC-TRACEABILITY")

@@ -147,6 +147,26 @@ def victim(client: httpx.Client, make_user: UserFactory) -> Victim:
     return make_victim(client, make_user("victim"))
 
 
+@dataclass
+class Owner:
+    """A user with one task of their own: the intruder of the isolation tests, the sender of hostile bodies."""
+
+    user: ApiUser
+    task: dict[str, Any]
+
+
+@pytest.fixture
+def intruder(client: httpx.Client, make_user: UserFactory) -> Owner:
+    user = make_user("intruder")
+    return Owner(user, create_task(client, user, "intruder's own task"))
+
+
+@pytest.fixture
+def actor(client: httpx.Client, make_user: UserFactory) -> Owner:
+    user = make_user("actor")
+    return Owner(user, create_task(client, user, "actor's task"))
+
+
 @pytest.fixture
 def build_client(engine: Engine, worker_database_url: str) -> Callable[..., TestClient]:
     """An in-process app with its own settings (ENV_NAME=value overrides) on the session's database pool."""

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from tests.security.checks import assert_no_leak, assert_problem
-from tests.security.conftest import TableSnapshot, Victim
-from tests.support.users import ApiUser, UserFactory, create_task, list_all
+from tests.security.conftest import Owner, TableSnapshot, Victim
+from tests.support.users import ApiUser, list_all
 
 MAX_BODY = 64 * 1024
 TIMESTAMP = "2000-01-01T00:00:00Z"
@@ -150,22 +150,10 @@ BAD_TASK_IDS = {
 CASES = MASS_ASSIGNMENT | OVERSIZED | MALFORMED | WRONG_CONTENT_TYPES | OUT_OF_RANGE | BAD_TASK_IDS
 
 
-@dataclass
-class Actor:
-    user: ApiUser
-    task: dict[str, Any]
-
-
-@pytest.fixture
-def actor(client: httpx.Client, make_user: UserFactory) -> Actor:
-    user = make_user("actor")
-    return Actor(user, create_task(client, user, "actor's task"))
-
-
 @pytest.mark.req("ISO-MASS-ASSIGNMENT", "API-READONLY-FIELDS", "ERR-413", "ERR-415", "ERR-422", "ERR-NO-LEAK")
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
 def test_hostile_request_gets_its_documented_4xx_and_changes_nothing(
-    client: httpx.Client, actor: Actor, victim: Victim, table_snapshot: TableSnapshot, case: Hostile
+    client: httpx.Client, actor: Owner, victim: Victim, table_snapshot: TableSnapshot, case: Hostile
 ):
     before, rows = list_all(client, actor.user), table_snapshot()
     response = case.send(client, actor.user, actor.task["id"], victim.user.id)
@@ -177,7 +165,7 @@ def test_hostile_request_gets_its_documented_4xx_and_changes_nothing(
 
 
 @pytest.mark.req("ISO-MASS-ASSIGNMENT")
-def test_owner_in_the_query_string_cannot_redirect_a_write(client: httpx.Client, actor: Actor, victim: Victim):
+def test_owner_in_the_query_string_cannot_redirect_a_write(client: httpx.Client, actor: Owner, victim: Victim):
     response = client.post(
         actor.user.tasks_url(), params={"user_id": victim.user.id}, json={"title": "mine"}, headers=actor.user.headers
     )
@@ -188,7 +176,7 @@ def test_owner_in_the_query_string_cannot_redirect_a_write(client: httpx.Client,
 
 
 @pytest.mark.req("ERR-413", "ISO-MASS-ASSIGNMENT")
-def test_streamed_body_over_the_limit_is_refused(client: httpx.Client, actor: Actor, table_snapshot: TableSnapshot):
+def test_streamed_body_over_the_limit_is_refused(client: httpx.Client, actor: Owner, table_snapshot: TableSnapshot):
     rows = table_snapshot()
 
     def chunks():

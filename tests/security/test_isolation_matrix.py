@@ -5,32 +5,18 @@ created, changed or deleted (checked through the API and, in-process, on every d
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.security.checks import assert_no_leak, assert_problem
-from tests.security.conftest import TableSnapshot, Victim
+from tests.security.conftest import Owner, TableSnapshot, Victim
 from tests.security.task_routes import ITEM_ROUTES, ROUTES, TaskRoute
-from tests.support.users import ApiUser, UserFactory, create_task, list_all
-
-
-@dataclass
-class Intruder:
-    user: ApiUser
-    task: dict[str, Any]
-
-
-@pytest.fixture
-def intruder(client: httpx.Client, make_user: UserFactory) -> Intruder:
-    user = make_user("intruder")
-    return Intruder(user, create_task(client, user, "intruder's own task"))
-
+from tests.support.users import ApiUser, list_all
 
 # (victim, intruder) -> (whose token, whose path, which task id)
-Aim = Callable[[Victim, Intruder], tuple[ApiUser, ApiUser, int]]
+Aim = Callable[[Victim, Owner], tuple[ApiUser, ApiUser, int]]
 FOREIGN_PATH: dict[str, Aim] = {
     "intruder-token-on-victim-path-and-task": lambda v, i: (i.user, v.user, v.task["id"]),
     "intruder-token-on-victim-path-with-own-task-id": lambda v, i: (i.user, v.user, i.task["id"]),
@@ -38,7 +24,7 @@ FOREIGN_PATH: dict[str, Aim] = {
 
 
 def _assert_nothing_changed(
-    client: httpx.Client, victim: Victim, intruder: Intruder, intruder_before: list[Any], rows: object, now: object
+    client: httpx.Client, victim: Victim, intruder: Owner, intruder_before: list[Any], rows: object, now: object
 ) -> None:
     victim.assert_untouched()
     assert list_all(client, intruder.user) == intruder_before
@@ -49,7 +35,7 @@ def _assert_nothing_changed(
 @pytest.mark.parametrize("aim", FOREIGN_PATH.values(), ids=FOREIGN_PATH.keys())
 @pytest.mark.parametrize("route", ROUTES.values(), ids=ROUTES.keys())
 def test_foreign_token_on_victim_path_is_forbidden_and_changes_nothing(
-    client: httpx.Client, victim: Victim, intruder: Intruder, table_snapshot: TableSnapshot, route: TaskRoute, aim: Aim
+    client: httpx.Client, victim: Victim, intruder: Owner, table_snapshot: TableSnapshot, route: TaskRoute, aim: Aim
 ):
     intruder_before, rows = list_all(client, intruder.user), table_snapshot()
     token_of, path_of, task_id = aim(victim, intruder)
@@ -62,7 +48,7 @@ def test_foreign_token_on_victim_path_is_forbidden_and_changes_nothing(
 @pytest.mark.req("ISO-MATRIX", "ERR-404", "ERR-NO-LEAK")
 @pytest.mark.parametrize("route", ITEM_ROUTES.values(), ids=ITEM_ROUTES.keys())
 def test_victim_task_id_under_own_path_is_not_found_and_changes_nothing(
-    client: httpx.Client, victim: Victim, intruder: Intruder, table_snapshot: TableSnapshot, route: TaskRoute
+    client: httpx.Client, victim: Victim, intruder: Owner, table_snapshot: TableSnapshot, route: TaskRoute
 ):
     intruder_before, rows = list_all(client, intruder.user), table_snapshot()
     response = route.call(client, intruder.user, intruder.user, victim.task["id"])
@@ -72,6 +58,6 @@ def test_victim_task_id_under_own_path_is_not_found_and_changes_nothing(
 
 
 @pytest.mark.req("ISO-MATRIX", "API-LIST")
-def test_list_shows_only_own_tasks(client: httpx.Client, victim: Victim, intruder: Intruder):
+def test_list_shows_only_own_tasks(client: httpx.Client, victim: Victim, intruder: Owner):
     assert [task["id"] for task in list_all(client, intruder.user)] == [intruder.task["id"]]
     assert [task["id"] for task in list_all(client, victim.user)] == [victim.task["id"]]

@@ -21,7 +21,6 @@ MALFORMED_HEADERS: dict[str, HeaderCase] = {
     "no-scheme": lambda token: [("Authorization", token)],
     "empty-header": lambda _: [("Authorization", "")],
     "bearer-without-value": lambda _: [("Authorization", "Bearer")],
-    "bearer-blank-value": lambda _: [("Authorization", "Bearer    ")],
     "bearer-tab-separator": lambda token: [("Authorization", f"Bearer\t{token}")],
     "two-values-in-one-header": lambda token: [("Authorization", f"Bearer {token}, Bearer {token}")],
     "two-authorization-headers": lambda token: [

@@ -17,6 +17,7 @@ import yaml
 from tests.support.spec import SPECS
 from tests.support.spec.catalogue import load_catalogue
 from tests.support.spec.conditions import CONDITIONS, NEEDS_BODY, Probe, Route, Scene
+from tests.support.target import delete_all_tasks
 from tests.support.users import ApiUser, list_all
 
 TAXONOMY_YAML = SPECS / "taxonomy.yaml"
@@ -136,8 +137,7 @@ def build_scene(client: httpx.Client, make_user: Any, mint: Any) -> Scene:
 
 def clean_up(client: httpx.Client, scene: Scene) -> None:
     for user in (scene.owner, scene.intruder):
-        for task in list_all(client, user):
-            client.delete(user.tasks_url(task["id"]), headers=user.headers)
+        delete_all_tasks(client, user)
 
 
 def _tasks(client: httpx.Client, users: tuple[ApiUser, ...]) -> list[list[dict[str, Any]]]:
