@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,7 +17,7 @@ from backend import cli
 from backend.db import models  # noqa: F401 - registers the tables on the metadata
 from backend.db.migrate import downgrade, upgrade
 from backend.db.urls import normalize_database_url
-from tests.support.database import database_url, janitor_for, server_url
+from tests.support.database import fresh_database
 from tests.support.users import ApiUser, new_user_id
 
 INDEXES = {
@@ -35,15 +34,8 @@ INDEX_FOR_SORT = {
 
 @pytest.fixture
 def fresh_database_url() -> Iterator[str]:
-    """An empty database of its own (no migrations applied), dropped afterwards."""
-    server = server_url()
-    dbname = f"todo_fresh_{uuid.uuid4().hex[:12]}"
-    janitor = janitor_for(server, dbname)
-    janitor.init()
-    try:
-        yield database_url(server, dbname)
-    finally:
-        janitor.drop()
+    with fresh_database() as url:
+        yield url
 
 
 def _diff(connection: Connection) -> list[Any]:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pytest_postgresql.janitor import DatabaseJanitor
@@ -43,3 +46,16 @@ def janitor_for(url: URL, dbname: str) -> DatabaseJanitor:
 
 def database_url(server: URL, dbname: str) -> str:
     return server.set(database=dbname).render_as_string(hide_password=False)
+
+
+@contextmanager
+def fresh_database(prefix: str = "todo_fresh") -> Iterator[str]:
+    """An empty database of its own on the test server (no migrations applied), dropped afterwards."""
+    server = server_url()
+    dbname = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    janitor = janitor_for(server, dbname)
+    janitor.init()
+    try:
+        yield database_url(server, dbname)
+    finally:
+        janitor.drop()

@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,22 +27,10 @@ from sqlalchemy import create_engine, text
 
 from backend.db.urls import normalize_database_url
 from loadtests.stack import wait_ready
-from tests.support.database import ROOT, database_url, janitor_for, server_url
+from tests.support.database import ROOT, fresh_database
 from tests.support.live_server import free_port
 
 DEFAULT_PATHS = ["tests/security"]
-
-
-@contextmanager
-def fresh_database() -> Iterator[str]:
-    server = server_url()
-    dbname = f"todo_target_{uuid.uuid4().hex[:8]}"
-    janitor = janitor_for(server, dbname)
-    janitor.init()
-    try:
-        yield database_url(server, dbname)
-    finally:
-        janitor.drop()
 
 
 def _serve_command() -> list[str]:
@@ -82,7 +69,7 @@ def _leftover_tasks(url: str) -> int:
 
 def run_mode(mode: str, pytest_args: Sequence[str]) -> int:
     """One auth mode: fresh database, server, suite, leftover check. Returns pytest's exit code (or 1)."""
-    with fresh_database() as db_url:
+    with fresh_database("todo_target") as db_url:
         if mode == "jwks":
             issuer_port = free_port()
             env = {"BETTER_AUTH_URL": f"http://127.0.0.1:{issuer_port}"}
