@@ -6,11 +6,13 @@ With --target-url the same tests run over HTTP against a deployed instance inste
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -21,6 +23,7 @@ from backend.db.migrate import upgrade
 from backend.settings import Settings
 from tests.support.database import database_url, janitor_for, server_url
 from tests.support.issuer import TokenIssuer
+from tests.support.target import CreatedUsers
 from tests.support.users import ApiUser, UserFactory, new_user_id
 
 pytest_plugins = ["pytester", "tests.support.traceability", "tests.support.spec.fixtures"]
@@ -39,7 +42,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 # Fixtures that only exist in-process; a test needing one cannot run against a deployment.
-IN_PROCESS_FIXTURES = frozenset({"app", "engine", "settings", "worker_database_url"})
+IN_PROCESS_FIXTURES = frozenset(
+    {"app", "engine", "settings", "worker_database_url", "client_for", "access_log", "caplog", "monkeypatch"}
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -56,6 +61,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def target_url(request: pytest.FixtureRequest) -> str | None:
     value: str | None = request.config.getoption("--target-url")
+    return value
+
+
+@pytest.fixture(scope="session")
+def jwt_secret(request: pytest.FixtureRequest) -> str | None:
+    value: str | None = request.config.getoption("--jwt-secret")
     return value
 
 
@@ -119,16 +130,13 @@ def client(request: pytest.FixtureRequest, target_url: str | None) -> Iterator[h
 
 
 @pytest.fixture(scope="session")
-def make_user(request: pytest.FixtureRequest, issuer: TokenIssuer) -> UserFactory:
+def user_factory(request: pytest.FixtureRequest, issuer: TokenIssuer) -> UserFactory:
+    """Mints users with fresh ids: EdDSA tokens from the issuer, or HS256 ones with --jwt-secret."""
     secret: str | None = request.config.getoption("--jwt-secret")
 
     def factory(prefix: str = "user", **claims: Any) -> ApiUser:
         user_id = new_user_id(prefix)
         if secret:
-            import time
-
-            import jwt
-
             now = int(time.time())
             token = jwt.encode({"sub": user_id, "iat": now, "exp": now + 900, **claims}, secret, algorithm="HS256")
         else:
@@ -136,6 +144,19 @@ def make_user(request: pytest.FixtureRequest, issuer: TokenIssuer) -> UserFactor
         return ApiUser(id=user_id, token=token)
 
     return factory
+
+
+@pytest.fixture
+def make_user(user_factory: UserFactory, client: httpx.Client, target_url: str | None) -> Iterator[UserFactory]:
+    """The test's users; in target mode every task they still own is deleted when the test ends."""
+    created = CreatedUsers(client)
+
+    def factory(prefix: str = "user", **claims: Any) -> ApiUser:
+        return created.add(user_factory(prefix, **claims))
+
+    yield factory
+    if target_url:
+        created.clean()
 
 
 @pytest.fixture

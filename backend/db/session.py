@@ -7,12 +7,10 @@ nothing; an async dependency returning the engine costs neither.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy import Engine
-from sqlmodel import Session
 
 
 async def get_engine(request: Request) -> Engine:
@@ -21,12 +19,3 @@ async def get_engine(request: Request) -> Engine:
 
 
 DatabaseDep = Annotated[Engine, Depends(get_engine)]
-
-
-def get_session(request: Request) -> Iterator[Session]:
-    """An ORM session for code that wants one (the task routes do not: see above)."""
-    with Session(request.app.state.engine) as session:
-        yield session
-
-
-SessionDep = Annotated[Session, Depends(get_session)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,6 @@ from tests.conftest import make_settings
 from tests.security.checks import INVALID_TOKEN, assert_refused
 from tests.security.forge import eddsa_token, hmac_token
 from tests.support.issuer import TokenIssuer
-from tests.support.target import CreatedUsers
 from tests.support.users import ApiUser, UserFactory, create_task, list_all
 
 ATTACK_BODY = {"title": "pwned"}
@@ -112,12 +111,6 @@ def make_victim(client: httpx.Client, user: ApiUser) -> Victim:
 
 
 @pytest.fixture(scope="session")
-def jwt_secret(request: pytest.FixtureRequest) -> str | None:
-    value: str | None = request.config.getoption("--jwt-secret")
-    return value
-
-
-@pytest.fixture(scope="session")
 def minter(issuer: TokenIssuer, jwt_secret: str | None) -> Minter:
     return Minter(issuer, jwt_secret)
 
@@ -127,19 +120,6 @@ def jwks_mode(jwt_secret: str | None) -> None:
     """For attacks on JWKS verification (kid, key confusion, iss/aud defaults): meaningless against a secret target."""
     if jwt_secret:
         pytest.skip("JWKS-mode attack; the target runs in secret mode (--jwt-secret)")
-
-
-@pytest.fixture
-def make_user(make_user: UserFactory, client: httpx.Client, target_url: str | None) -> Iterator[UserFactory]:
-    """The session factory, plus: in target mode, every task the test's users still own is deleted afterwards."""
-    created = CreatedUsers(client)
-
-    def factory(prefix: str = "user", **claims: Any) -> ApiUser:
-        return created.add(make_user(prefix, **claims))
-
-    yield factory
-    if target_url:
-        created.clean()
 
 
 @pytest.fixture
