@@ -154,9 +154,9 @@ def test_the_list_indexes_exist(engine):
 
 
 @pytest.fixture(scope="module")
-def busy_user(engine: Engine, make_user) -> ApiUser:
+def busy_user(engine: Engine, user_factory) -> ApiUser:
     """A user with thousands of tasks, so the planner has a real choice to make."""
-    user = make_user("busy")
+    user = user_factory("busy")
     with engine.begin() as connection:
         connection.execute(text("INSERT INTO users (id) VALUES (:id)"), {"id": user.id})
         connection.execute(

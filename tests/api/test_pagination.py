@@ -7,13 +7,14 @@ import string
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.support.target import delete_all_tasks
 from tests.support.users import ApiUser, create_task
 
 SORTS = ["created_at", "-created_at", "updated_at", "-updated_at", "title", "-title"]
@@ -71,9 +72,9 @@ class OrderedUser:
 
 
 @pytest.fixture(scope="module")
-def ordered(client, make_user) -> OrderedUser:
+def ordered(client, user_factory, target_url) -> Iterator[OrderedUser]:
     rng = random.Random(2)
-    user = make_user("sorted")
+    user = user_factory("sorted")
     tasks = [create_task(client, user, word(rng)) for _ in range(7)]
     result = OrderedUser(user, created=[t["id"] for t in tasks])
     result.by_title = [t["id"] for t in sorted(tasks, key=lambda t: t["title"])]
@@ -84,7 +85,9 @@ def ordered(client, make_user) -> OrderedUser:
     result.updated = [t["id"] for t in edit_order]
     assert result.updated != result.created
     assert result.by_title != result.created
-    return result
+    yield result
+    if target_url:
+        delete_all_tasks(client, user)
 
 
 @pytest.mark.req("API-LIST-SORT", "API-PAGINATION")
