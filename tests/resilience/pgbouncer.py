@@ -17,15 +17,28 @@ from sqlalchemy.engine import URL
 from tests.support.live_server import free_port
 
 INSTALLER = Path(__file__).with_name("install_pgbouncer.sh")
+BUILDER = Path(__file__).with_name("build_pgbouncer.sh")
 # Protocol-level prepared statements in transaction mode arrived in PgBouncer 1.21 (max_prepared_statements).
 PREPARED_STATEMENTS_SINCE = (1, 21)
 
 
-def executable() -> str:
-    subprocess.run(["bash", str(INSTALLER)], check=True, timeout=600)
-    found = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+def executable(binary: str | None = None) -> str:
+    """The pgbouncer to run: `binary`, else $PGBOUNCER_BIN, else Debian's (installed when missing).
+
+    Either may be a path, or `build`: a PgBouncer >= 1.21 compiled from Debian trixie's source package against the
+    system's libraries by build_pgbouncer.sh (cached; the first build takes under a minute).
+    """
+    choice = binary or os.environ.get("PGBOUNCER_BIN") or ""
+    if choice == "build":
+        out = subprocess.run(["bash", str(BUILDER)], check=True, timeout=900, stdout=subprocess.PIPE, text=True)
+        found = out.stdout.strip().splitlines()[-1]
+    elif choice:
+        found = choice
+    else:
+        subprocess.run(["bash", str(INSTALLER)], check=True, timeout=600)
+        found = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
     if not Path(found).exists():
-        raise RuntimeError("pgbouncer is not installed")
+        raise RuntimeError(f"pgbouncer is not installed ({found} is missing)")
     return found
 
 
@@ -44,15 +57,23 @@ class PgBouncer:
     """One pgbouncer process on a free loopback port; any database name is forwarded to the same-named upstream one.
 
     `max_prepared_statements` > 0 lets clients use protocol-level prepared statements (needs PgBouncer >= 1.21);
-    None leaves them unsupported, as PgBouncer < 1.21 and a pooler configured with 0 do.
+    None leaves them unsupported, as PgBouncer < 1.21 and a pooler configured with 0 do (a 1.21+ binary is given 0:
+    since 1.22 its default is 200). `binary`: see `executable`.
     """
 
-    def __init__(self, upstream: URL, *, pool_size: int = 4, max_prepared_statements: int | None = None) -> None:
+    def __init__(
+        self,
+        upstream: URL,
+        *,
+        pool_size: int = 4,
+        max_prepared_statements: int | None = None,
+        binary: str | None = None,
+    ) -> None:
         self.upstream = upstream
         self.pool_size = pool_size
         self.max_prepared_statements = max_prepared_statements
         self.port = free_port()
-        self.binary = executable()
+        self.binary = executable(binary)
         self.version = version(self.binary)
         self.user = upstream.username or "postgres"
         self._dir = Path(tempfile.mkdtemp(prefix="pgbouncer-"))
@@ -111,6 +132,8 @@ class PgBouncer:
             if not self.supports_prepared_statements:
                 raise RuntimeError(f"PgBouncer {self.version} has no max_prepared_statements (needs 1.21+)")
             lines.append(f"max_prepared_statements = {self.max_prepared_statements}")
+        elif self.supports_prepared_statements:
+            lines.append("max_prepared_statements = 0")
         return "\n".join(lines) + "\n"
 
     def start(self) -> PgBouncer:
@@ -142,6 +165,16 @@ class PgBouncer:
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"pgbouncer did not become ready: {last}\n{self.log()}")
+
+    def server_prepared_statements(self, database: str) -> int:
+        """Prepared statements PgBouncer holds on its server connections to `database` (1.21+: SHOW SERVERS)."""
+        conninfo = self.url("pgbouncer").render_as_string(hide_password=False).replace("+psycopg", "")
+        # The admin console speaks only the simple query protocol, outside transactions.
+        with psycopg.connect(conninfo, autocommit=True, cursor_factory=psycopg.ClientCursor) as connection:
+            cursor = connection.execute("SHOW SERVERS")
+            columns = [column.name for column in cursor.description or ()]
+            rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        return sum(int(row["prepared_statements"]) for row in rows if row["database"] == database)
 
     def log(self) -> str:
         path = self._dir / "pgbouncer.log"

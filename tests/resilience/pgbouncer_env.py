@@ -1,6 +1,8 @@
 """Run a command with TEST_DATABASE_URL pointing at PgBouncer (transaction mode) in front of the test PostgreSQL.
 
     python -m tests.resilience.pgbouncer_env --prepare-threshold none -- pytest tests/api -n auto -q
+    python -m tests.resilience.pgbouncer_env --pgbouncer build --max-prepared-statements 100 --prepare-threshold 0 \
+        -- pytest tests/api -n auto -q
 
 The upstream is TEST_DATABASE_URL's server when set, else the embedded one. The command's own databases (one per
 xdist worker) are created through the pooler and reached through it, as the API reaches Neon's -pooler endpoint.
@@ -30,6 +32,12 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="let the pooler carry prepared statements (PgBouncer 1.21+); omitted: the pooler does not support them",
     )
+    parser.add_argument(
+        "--pgbouncer",
+        default=None,
+        help="the pgbouncer binary: a path, or `build` (PgBouncer 1.21+ from Debian trixie's source, cached); "
+        "default $PGBOUNCER_BIN, else Debian's",
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command to run")
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -37,11 +45,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give a command after --")
 
     upstream = server_url()
-    with PgBouncer(upstream, max_prepared_statements=args.max_prepared_statements) as bouncer:
+    with PgBouncer(upstream, max_prepared_statements=args.max_prepared_statements, binary=args.pgbouncer) as bouncer:
         carried = "carried" if args.max_prepared_statements else "not supported"
         print(
             f"neon-sim: PgBouncer {'.'.join(map(str, bouncer.version))} (transaction mode, pool {bouncer.pool_size}) "
-            f"on 127.0.0.1:{bouncer.port}; prepared statements {carried} by the pooler; "
+            f"({bouncer.binary}) on 127.0.0.1:{bouncer.port}; prepared statements {carried} by the pooler; "
             f"DB_PREPARE_THRESHOLD={args.prepare_threshold}",
             flush=True,
         )

@@ -7,6 +7,7 @@ connections, so every transaction may run on a different backend.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 
@@ -39,6 +40,15 @@ def pooled_database() -> Iterator[tuple[PgBouncer, str]]:
     with PgBouncer(upstream, pool_size=2) as bouncer:
         yield bouncer, dbname
     janitor.drop()
+
+
+@pytest.fixture
+def preparing_pooler() -> Iterator[PgBouncer]:
+    """A fresh pooler per test, in front of the same server, that carries prepared statements: PgBouncer >= 1.21 with
+    max_prepared_statements, $PGBOUNCER_BIN or else built from Debian trixie's source (build_pgbouncer.sh, cached)."""
+    binary = os.environ.get("PGBOUNCER_BIN") or "build"
+    with PgBouncer(server_url(), pool_size=2, max_prepared_statements=100, binary=binary) as bouncer:
+        yield bouncer
 
 
 def pooled_url(bouncer: PgBouncer, dbname: str, host_name: str | None) -> str:
@@ -93,3 +103,26 @@ def test_the_pooler_really_does_not_carry_prepared_statements(pooled_database, b
 
     report(f"control: DB_PREPARE_THRESHOLD={threshold} via the same pooler", answers=dict(load.outcomes.statuses))
     assert load.outcomes.bad, "every request succeeded although statements were prepared on pooled connections"
+
+
+@pytest.mark.req("DB-POOLER")
+@pytest.mark.parametrize(
+    "threshold", ["auto", "0"], ids=["auto on a plain host name (psycopg's default 5)", "prepare every statement"]
+)
+def test_a_pooler_that_carries_prepared_statements_serves_prepared_traffic(
+    pooled_database, preparing_pooler, burst, threshold
+):
+    """Issue 5: with a pooler that allows prepared statements (PgBouncer 1.21+, max_prepared_statements = 100) the
+    statements psycopg prepares, the same ones the control above shows breaking on 1.18, all succeed."""
+    _, dbname = pooled_database
+    load = burst(pooled_url(preparing_pooler, dbname, None), threshold)
+    prepared = preparing_pooler.server_prepared_statements(dbname)
+
+    report(
+        f"PgBouncer {'.'.join(map(str, preparing_pooler.version))}, max_prepared_statements=100, "
+        f"DB_PREPARE_THRESHOLD={threshold}",
+        answers=dict(load.outcomes.statuses),
+        statements_prepared_on_server_connections=prepared,
+    )
+    assert dict(load.outcomes.statuses) == {"201": CLIENTS * REQUESTS_PER_CLIENT}
+    assert prepared > 0, "nothing was prepared: this run did not exercise the pooler's prepared-statement support"
