@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi import Path as PathParam
+from pydantic import BeforeValidator
 from pydantic_core import to_json
 
 from backend.auth.dependencies import CurrentUser
@@ -22,7 +24,18 @@ MAX_LIMIT = 200
 
 router = APIRouter(prefix="/api/{user_id}/tasks", tags=["tasks"])
 
-TaskId = Annotated[int, PathParam(ge=1, le=MAX_ID, description="The task id.")]
+
+def _canonical_id(value: object) -> object:
+    # Only the canonical decimal spelling names a task: "1.0", "+1", "01" or "1_000" are 422s, not aliases of 1.
+    if isinstance(value, str) and not _CANONICAL_ID.fullmatch(value):
+        raise ValueError("must be a positive whole number written in decimal digits")
+    return value
+
+
+_CANONICAL_ID = re.compile(r"[1-9][0-9]{0,18}")
+TaskId = Annotated[
+    int, BeforeValidator(_canonical_id), PathParam(ge=1, le=MAX_ID, description="The task id.", examples=[42])
+]
 NewTask = Annotated[TaskWrite, Depends(json_body(TaskWrite))]
 Completion = Annotated[CompletionUpdate | None, Depends(optional_json_body(CompletionUpdate))]
 

@@ -185,6 +185,14 @@ def test_a_task_id_that_is_not_a_positive_64_bit_integer_is_a_422(client, alice,
     assert error_fields(response) == {"path.task_id"}
 
 
+@pytest.mark.req("ERR-422", "ISO-INDISTINGUISHABLE")
+@pytest.mark.parametrize("alias", ["{id}.0", "+{id}", "0{id}", " {id}"], ids=repr)
+def test_only_the_canonical_spelling_of_a_task_id_names_the_task(client, alice, alias):
+    task = create_task(client, alice)
+    response = client.get(alice.tasks_url(alias.format(id=task["id"])), headers=alice.headers)
+    assert error_fields(response) == {"path.task_id"}
+
+
 @pytest.mark.req("ERR-422")
 def test_the_largest_64_bit_task_id_is_valid_and_simply_not_found(client, alice):
     assert client.get(alice.tasks_url(2**63 - 1), headers=alice.headers).status_code == 404

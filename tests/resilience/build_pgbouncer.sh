@@ -84,7 +84,7 @@ tree="$(find "$SRC_DIR" -mindepth 1 -maxdepth 1 -type d -name 'pgbouncer-*' | he
 
 (
     cd "$tree"
-    ./configure --prefix="$PREFIX" --with-cares --without-systemd --without-pam >&2
+    ./configure --quiet --prefix="$PREFIX" --with-cares --without-systemd --without-pam >&2
     make -j"$(nproc)" >&2
     make install >&2
 )

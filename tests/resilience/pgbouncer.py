@@ -144,7 +144,8 @@ class PgBouncer:
             shutil.chown(self._dir, user)
             for path in self._dir.iterdir():
                 shutil.chown(path, user)
-        self._process = subprocess.Popen([self.binary, str(self._dir / "pgbouncer.ini")], user=user)
+        # -q: the log goes to the logfile only (see `log`), not interleaved with the test run's output.
+        self._process = subprocess.Popen([self.binary, "-q", str(self._dir / "pgbouncer.ini")], user=user)
         self._wait_ready()
         return self
 

@@ -1,0 +1,31 @@
+"""The RFC 6750 challenge, exactly: realm from TODO_AUTH_REALM, error and description only when a token was sent."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.req("ERR-401")
+def test_no_credentials_get_a_bare_challenge_naming_the_realm(client, alice):
+    response = client.get(alice.tasks_url())
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Bearer realm="todo-api"'
+    assert response.json()["detail"] == "Authentication required: send a bearer token."
+
+
+@pytest.mark.req("ERR-401", "AUTH-TIME")
+def test_a_refused_token_gets_invalid_token_with_a_short_reason(client, issuer, alice):
+    expired = issuer.mint(alice.id, iat=1_000_000_000, exp=1_000_000_900)
+    response = client.get(alice.tasks_url(), headers={"Authorization": f"Bearer {expired}"})
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == (
+        'Bearer realm="todo-api", error="invalid_token", error_description="token expired"'
+    )
+    assert response.json()["detail"] == "Invalid token: token expired."
+
+
+@pytest.mark.inprocess
+@pytest.mark.req("ERR-401")
+def test_the_realm_comes_from_todo_api_realm(build_client, issuer, alice):
+    client = build_client(BETTER_AUTH_URL=issuer.base_url, TODO_AUTH_REALM="tasks.example")
+    assert client.get(alice.tasks_url()).headers["www-authenticate"] == 'Bearer realm="tasks.example"'
