@@ -7,6 +7,7 @@ import asyncio
 import ipaddress
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -67,6 +68,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         upgrade(url)
     # Workers re-read settings from the environment: hand them the resolved database.
     os.environ["DATABASE_URL"] = url
+    # uvicorn re-raises SIGTERM after its graceful shutdown; exiting normally instead runs the atexit hooks, which
+    # stop the embedded PostgreSQL this process started.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     uvicorn.run(
         "backend.app:create_app",
         factory=True,
@@ -82,6 +86,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         access_log=False,
     )
     return 0
+
+
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    sys.exit(128 + signum)
 
 
 def cmd_migrate(_: argparse.Namespace) -> int:
