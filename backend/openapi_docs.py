@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI
@@ -65,7 +66,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         slug, description, detail = _ERRORS[status]
         example: dict[str, Any] = {
             "type": f"{TYPE_PREFIX}{slug}",
-            "title": _title(status),
+            "title": HTTPStatus(status).phrase,
             "status": status,
             "detail": detail,
             "instance": "/api/user-1/tasks/42",
@@ -86,12 +87,6 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
             "headers": _HEADERS.get(status, {}),
         }
     return out
-
-
-def _title(status: int) -> str:
-    from http import HTTPStatus
-
-    return HTTPStatus(status).phrase
 
 
 def request_body(model: type[BaseModel], *, required: bool = True, example: dict[str, Any]) -> dict[str, Any]:
