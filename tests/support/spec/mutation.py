@@ -23,17 +23,36 @@ def _mutmut(*args: str, timeout: float | None = None) -> subprocess.CompletedPro
     )
 
 
+def _database_env() -> dict[str, str]:
+    """One PostgreSQL for every mutant. Without TEST_DATABASE_URL each forked child would join (or start) an embedded
+    server of its own under mutants/ and, leaving by os._exit, never release it: children stalled into timeouts."""
+    env = dict(os.environ)
+    if not env.get("TEST_DATABASE_URL"):
+        from backend.db.embedded import start_embedded_postgres
+
+        server, url = start_embedded_postgres(ROOT / ".test-pg")
+        _servers.append(server)  # held, so the server outlives the run
+        env["TEST_DATABASE_URL"] = url
+    return env
+
+
+_servers: list[object] = []
+
+
 def _run_bounded(max_children: int, budget_seconds: float) -> bool:
-    """True when mutmut finished within the budget. Progress is kept in mutants/, so a rerun resumes."""
+    """True when mutmut finished within the budget. Progress is kept in mutants/, so a rerun resumes.
+    A mutmut that fails (a bad pragma, a failing clean run) is reported; with no checked mutant the run fails."""
     command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children)]
-    with subprocess.Popen(command, cwd=ROOT, start_new_session=True) as process:
+    with subprocess.Popen(command, cwd=ROOT, start_new_session=True, env=_database_env()) as process:
         try:
-            process.wait(timeout=budget_seconds)
-            return True
+            returncode = process.wait(timeout=budget_seconds)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=30)
             return False
+    if returncode != 0:
+        print(f"mutmut run exited with code {returncode}; see its output above", file=sys.stderr)
+    return True
 
 
 def main(max_children: int = 2, budget_seconds: float = 1800) -> int:
@@ -75,4 +94,4 @@ def main(max_children: int = 2, budget_seconds: float = 1800) -> int:
     (REPORTS / "mutation.md").write_text(text, encoding="utf-8")
     print(text)
     print(f"written to {(REPORTS / 'mutation.md').relative_to(ROOT)}")
-    return 0 if finished and score >= 90 else 1
+    return 0 if finished and tested and score >= 90 else 1

@@ -1,0 +1,124 @@
+"""TokenVerifier rules at their edges: the verified-token cache (size, LRU order), numeric-date bounds, the subject
+length limit, and the principal's optional claims. HS256 tokens against a StaticKeyVerifier: no network, no mocks."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import jwt
+import pytest
+
+from backend.auth.principal import Principal
+from backend.auth.verifier import MAX_NUMERIC_DATE, AuthError, StaticKeyVerifier
+from backend.db.models import USER_ID_MAX
+
+SECRET = b"0123456789abcdef0123456789abcdef"
+
+
+class CountingVerifier(StaticKeyVerifier):
+    """Counts full verifications (key lookups): a cache hit does none."""
+
+    lookups = 0
+
+    async def _key_for(self, header: dict[str, Any]) -> Any:
+        self.lookups += 1
+        return await super()._key_for(header)
+
+
+def make_verifier(cache_size: int = 0) -> CountingVerifier:
+    return CountingVerifier(
+        SECRET,
+        algorithms=["HS256"],
+        issuer=None,
+        audience=None,
+        leeway_seconds=0,
+        cache_size=cache_size,
+        cache_seconds=300,
+    )
+
+
+def token(sub: str = "rules-user", **claims: Any) -> str:
+    now = int(time.time())
+    return jwt.encode({"sub": sub, "iat": now, "exp": now + 600, **claims}, SECRET, algorithm="HS256")
+
+
+def verify(verifier: CountingVerifier, value: str) -> Principal:
+    return asyncio.run(verifier.verify(value))
+
+
+def refusal(value: str) -> str:
+    with pytest.raises(AuthError) as refused:
+        verify(make_verifier(), value)
+    return refused.value.reason
+
+
+def lookups_for(verifier: CountingVerifier, *tokens: str) -> int:
+    before = verifier.lookups
+    for value in tokens:
+        verify(verifier, value)
+    return verifier.lookups - before
+
+
+@pytest.mark.req("AUTH-ANY-FAILURE-401")
+def test_without_a_cache_every_request_is_verified() -> None:
+    verifier, a = make_verifier(cache_size=0), token()
+    assert lookups_for(verifier, a, a) == 2
+
+
+@pytest.mark.req("AUTH-ANY-FAILURE-401")
+def test_a_cache_of_one_remembers_the_last_token() -> None:
+    verifier, a = make_verifier(cache_size=1), token()
+    assert lookups_for(verifier, a, a, a) == 1
+
+
+@pytest.mark.req("AUTH-ANY-FAILURE-401")
+def test_the_cache_holds_exactly_its_size() -> None:
+    verifier, a, b = make_verifier(cache_size=2), token("a"), token("b")
+    assert lookups_for(verifier, a, b) == 2
+    assert lookups_for(verifier, a, b) == 0
+
+
+@pytest.mark.req("AUTH-ANY-FAILURE-401")
+def test_the_cache_evicts_the_least_recently_used_token() -> None:
+    verifier, a, b, c = make_verifier(cache_size=2), token("a"), token("b"), token("c")
+    assert lookups_for(verifier, a, b, c) == 3
+    assert lookups_for(verifier, b, c) == 0
+    assert lookups_for(verifier, a) == 1
+
+
+@pytest.mark.req("AUTH-TIME")
+@pytest.mark.parametrize("claim", ["exp", "nbf"])
+def test_time_claims_at_the_float_precision_limit_are_refused(claim: str) -> None:
+    value = MAX_NUMERIC_DATE if claim == "exp" else -MAX_NUMERIC_DATE
+    assert refusal(token(**{claim: value})) == "invalid time claim"
+
+
+@pytest.mark.req("AUTH-TIME")
+def test_time_claims_just_inside_the_limit_are_accepted() -> None:
+    principal = verify(make_verifier(), token(exp=MAX_NUMERIC_DATE - 1, nbf=-MAX_NUMERIC_DATE + 1))
+    assert principal.user_id == "rules-user"
+
+
+@pytest.mark.req("AUTH-REQUIRED-CLAIMS")
+def test_a_subject_of_the_maximum_length_is_accepted() -> None:
+    sub = "u" * USER_ID_MAX
+    assert verify(make_verifier(), token(sub)).user_id == sub
+
+
+@pytest.mark.req("AUTH-REQUIRED-CLAIMS")
+def test_a_subject_over_the_maximum_length_is_refused_as_invalid_subject() -> None:
+    assert refusal(token("u" * (USER_ID_MAX + 1))) == "invalid subject"
+
+
+@pytest.mark.req("AUTH-REQUIRED-CLAIMS")
+def test_the_principal_carries_the_email_and_name_claims() -> None:
+    principal = verify(make_verifier(), token("named", email="named@example.test", name="Named User"))
+    assert (principal.email, principal.name) == ("named@example.test", "Named User")
+
+
+@pytest.mark.req("AUTH-REQUIRED-CLAIMS")
+def test_non_string_email_and_name_claims_are_dropped() -> None:
+    principal = verify(make_verifier(), token("odd", email=123, name=["Named"]))
+    assert (principal.email, principal.name) == (None, None)
