@@ -9,10 +9,10 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import psutil
 import pytest
 
+from loadtests.stack import wait_ready
 from tests.support.live_server import free_port
 
 
@@ -22,19 +22,6 @@ def _postgres_of(data_dir: Path) -> list[psutil.Process]:
         if process.info["name"] == "postgres" and str(data_dir) in " ".join(process.info["cmdline"] or ()):
             found.append(process)
     return found
-
-
-def _wait_healthy(url: str, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert server.poll() is None, "todo-api serve exited early"
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("todo-api serve did not become ready")
 
 
 @pytest.mark.inprocess
@@ -50,7 +37,7 @@ def test_sigterm_stops_the_server_and_the_embedded_postgres_it_started(tmp_path)
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_healthy(f"http://127.0.0.1:{port}", server)
+        wait_ready(f"http://127.0.0.1:{port}", server, timeout=60)
         assert _postgres_of(tmp_path), "the embedded PostgreSQL should run in the data directory"
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
