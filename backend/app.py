@@ -8,12 +8,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from sqlalchemy import Engine
 
 from backend import health
 from backend.auth.verifier import build_verifier
 from backend.db.embedded import resolve_database_url
-from backend.db.engine import build_engine
+from backend.db.pool import build_pool
 from backend.errors import install_error_handlers
 from backend.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from backend.openapi_docs import install_openapi
@@ -30,20 +29,22 @@ only ever reaches their own tasks. Errors are RFC 9457 problem details (`applica
 """
 
 
-def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log_level)
-    if engine is None:
-        engine = build_engine(settings, resolve_database_url(settings))
+    database_url = resolve_database_url(settings)
     if settings.auth_mode is AuthMode.DEV:
         log.warning("=" * 70)
         log.warning("DEV MODE: no BETTER_AUTH_URL or BETTER_AUTH_SECRET; `todo-api token USER_ID` mints tokens")
         log.warning("=" * 70)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        engine.dispose()
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The pool belongs to the event loop that serves requests, so it is opened here, not at import. It connects
+        # in the background: the server starts (and /readyz says 503) even while the database is down.
+        async with build_pool(settings, database_url) as pool:
+            app.state.pool = pool
+            yield
 
     docs = settings.docs_enabled
     app = FastAPI(
@@ -56,7 +57,6 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.engine = engine
     app.state.verifier = build_verifier(settings)
 
     install_error_handlers(app)

@@ -13,9 +13,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg import Error as DatabaseError
+from psycopg import OperationalError
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -156,12 +156,9 @@ def _database_unavailable(request: Request) -> JSONResponse:
 
 
 async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
-    # Connection-level failures (refused, reset, pool exhausted, server shutting down) are outages: 503.
-    # Anything else from the driver is a bug in our SQL and stays a 500.
-    unreachable = isinstance(exc, OperationalError | PoolTimeoutError) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated
-    )
-    if unreachable:
+    # Connection-level failures (refused, reset, pool exhausted: psycopg_pool's PoolTimeout is one, server shutting
+    # down) are outages: 503. Anything else from the driver is a bug in our SQL and stays a 500.
+    if isinstance(exc, OperationalError):
         log.warning("database unavailable: %s", type(exc).__name__)
         return _database_unavailable(request)
     return await _on_unexpected(request, exc)
@@ -176,6 +173,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
-    app.add_exception_handler(DBAPIError, _on_database_error)
-    app.add_exception_handler(PoolTimeoutError, _on_database_error)
+    app.add_exception_handler(DatabaseError, _on_database_error)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from sqlalchemy import text
-from starlette.concurrency import run_in_threadpool
 
 from backend.errors import ProblemError
 from backend.openapi_docs import problem_responses
@@ -23,11 +21,6 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-def _ping(engine: Any) -> None:
-    with engine.connect() as connection:
-        connection.execute(text("SELECT 1"))
-
-
 @router.get(
     "/readyz",
     summary="Readiness: the database answers",
@@ -35,7 +28,8 @@ def _ping(engine: Any) -> None:
 )
 async def readyz(request: Request) -> dict[str, str]:
     try:
-        await run_in_threadpool(_ping, request.app.state.engine)
+        async with request.app.state.pool.connection() as connection:
+            await connection.execute("SELECT 1")
     except Exception:  # noqa: BLE001 - any failure to reach the database means "not ready"
         raise ProblemError(
             503,

@@ -59,7 +59,10 @@ class Settings(BaseSettings):
     db_connect_timeout_seconds: int = Field(default=5, ge=1, validation_alias="DB_CONNECT_TIMEOUT_SECONDS")
     # Neon suspends an idle compute after 5 minutes: recycle connections well before that.
     db_pool_recycle_seconds: int = Field(default=240, ge=1, validation_alias="DB_POOL_RECYCLE_SECONDS")
+    db_pool_min_size: int = Field(default=1, ge=0, validation_alias="DB_POOL_MIN_SIZE")
+    # Check a connection before use, but only one that sat idle this long: a busy pool never pays the round trip.
     db_pool_pre_ping: bool = Field(default=True, validation_alias="DB_POOL_PRE_PING")
+    db_pool_ping_idle_seconds: float = Field(default=5.0, ge=0, validation_alias="DB_POOL_PING_IDLE_SECONDS")
     # psycopg's prepare_threshold: "auto" disables server-side prepared statements behind a "-pooler" host.
     db_prepare_threshold: str = Field(default="auto", validation_alias="DB_PREPARE_THRESHOLD")
 

@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from backend.app import create_app
+from backend.db.engine import build_engine
 from backend.db.migrate import upgrade
 from backend.settings import Settings
 from tests.support.database import database_url, janitor_for, server_url
@@ -114,8 +115,11 @@ def app(settings: Settings) -> FastAPI:
 
 
 @pytest.fixture(scope="session")
-def engine(app: FastAPI) -> Engine:
-    return app.state.engine  # type: ignore[no-any-return]
+def engine(settings: Settings, worker_database_url: str) -> Iterator[Engine]:
+    """The tests' own SQLAlchemy engine on the worker's database: to arrange rows and check what changed."""
+    engine = build_engine(settings, worker_database_url)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture(scope="session")

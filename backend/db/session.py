@@ -1,8 +1,8 @@
-"""The per-request database dependency: the engine, whose pool the repository borrows one connection from per call.
+"""The per-request database dependency: the app's connection pool, which the repository borrows one connection from
+per statement.
 
-Every task route runs exactly one SQL statement, in the threadpool thread that runs the route. A request-scoped
-Session would add two threadpool hops (its set-up and tear-down run there too) and BEGIN/ROLLBACK round trips for
-nothing; an async dependency returning the engine costs neither.
+Every task route runs exactly one SQL statement, awaited on the event loop. A request-scoped session would hold a
+connection for the whole request and add BEGIN/ROLLBACK round trips for nothing.
 """
 
 from __future__ import annotations
@@ -10,12 +10,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import Engine
+
+from backend.db.pool import Pool
 
 
-async def get_engine(request: Request) -> Engine:
-    engine: Engine = request.app.state.engine
-    return engine
+async def get_pool(request: Request) -> Pool:
+    pool: Pool = request.app.state.pool
+    return pool
 
 
-DatabaseDep = Annotated[Engine, Depends(get_engine)]
+DatabaseDep = Annotated[Pool, Depends(get_pool)]

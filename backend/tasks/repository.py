@@ -1,21 +1,19 @@
 """Data access for tasks. Every statement is scoped by user_id: another user's row is simply not found.
 
-Each function runs one statement on a pooled connection in autocommit mode: a single statement is its own
-transaction, so PostgreSQL needs no BEGIN and COMMIT/ROLLBACK round trips around it (measured: specs/performance.md).
+Statements are written once with SQLAlchemy Core (typed against the models), compiled once to SQL text, and run on
+the app's psycopg pool (`backend/db/pool.py`): one statement per call, on an autocommit connection, so PostgreSQL
+needs no BEGIN and COMMIT/ROLLBACK round trips around it (measured: specs/performance.md).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (
     Boolean,
+    ClauseElement,
     ColumnElement,
-    Engine,
-    Executable,
-    Row,
     bindparam,
     case,
     delete,
@@ -26,8 +24,11 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from backend.db.models import Task, User
+from backend.db.pool import Pool
 from backend.tasks.pagination import Cursor, SortOrder, StatusFilter
 from backend.tasks.schemas import TaskWrite
 
@@ -43,15 +44,27 @@ _COLUMNS = (
     tasks.c.completed_at,
 )
 TASK_FIELDS = tuple(column.name for column in _COLUMNS)
+TaskRow = dict[str, Any]
+_DIALECT = PGDialect_psycopg()  # type: ignore[no-untyped-call]
 
 
-def _rows(engine: Engine, statement: Executable, params: dict[str, Any] | None = None) -> Sequence[Row[Any]]:
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        return connection.execute(statement, params).all()
+def _compile(statement: ClauseElement) -> str:
+    """psycopg's SQL text for a Core statement; every value is a bound parameter the caller supplies."""
+    compiled = statement.compile(dialect=_DIALECT)
+    assert isinstance(compiled, SQLCompiler)
+    if not all(bind.required for bind in compiled.binds.values()):
+        raise RuntimeError(f"statement carries a bound value the caller would not supply: {compiled}")
+    return str(compiled)
 
 
-def _one(engine: Engine, statement: Executable, params: dict[str, Any]) -> Row[Any] | None:
-    rows = _rows(engine, statement, params)
+async def _rows(pool: Pool, sql: str, params: dict[str, Any]) -> list[TaskRow]:
+    async with pool.connection() as connection:
+        cursor = await connection.execute(sql, params)
+        return await cursor.fetchall()
+
+
+async def _one(pool: Pool, sql: str, params: dict[str, Any]) -> TaskRow | None:
+    rows = await _rows(pool, sql, params)
     return rows[0] if rows else None
 
 
@@ -59,27 +72,27 @@ def _one(engine: Engine, statement: Executable, params: dict[str, Any]) -> Row[A
 # PostgreSQL takes to run it (measured: specs/performance.md). Parameter names differ from column names, which
 # INSERT/UPDATE reserve for their own VALUES/SET parameters.
 _OWN_TASK = (tasks.c.id == bindparam("task_id"), tasks.c.user_id == bindparam("owner"))
-_GET = select(*_COLUMNS).where(*_OWN_TASK)
+_GET = _compile(select(*_COLUMNS).where(*_OWN_TASK))
 # First use of a valid token creates the user row, in the same statement: ON CONFLICT makes concurrent first
 # requests safe, and the foreign key is checked at the end of the statement, after the CTE's insert.
-_CREATE = (
+_CREATE = _compile(
     insert(tasks)
     .values(user_id=bindparam("owner"), title=bindparam("new_title"), description=bindparam("new_description"))
     .returning(*_COLUMNS)
     .add_cte(pg_insert(users).values(id=bindparam("owner")).on_conflict_do_nothing(index_elements=["id"]).cte())
 )
-_REPLACE = (
+_REPLACE = _compile(
     update(tasks)
     .where(*_OWN_TASK)
     .values(title=bindparam("new_title"), description=bindparam("new_description"), updated_at=func.now())
     .returning(*_COLUMNS)
 )
-_DELETE = delete(tasks).where(*_OWN_TASK).returning(tasks.c.id)
+_DELETE = _compile(delete(tasks).where(*_OWN_TASK).returning(tasks.c.id))
 
 
-def _completion(new_state: ColumnElement[bool]) -> Executable:
+def _completion(new_state: ColumnElement[bool]) -> str:
     """One atomic UPDATE: concurrent toggles never lose a flip."""
-    return (
+    return _compile(
         update(tasks)
         .where(*_OWN_TASK)
         .values(
@@ -101,7 +114,7 @@ _SET_COMPLETION = _completion(bindparam("new_state", type_=Boolean))
 
 
 @functools.cache
-def _list_statement(status: StatusFilter, sort: SortOrder, paged: bool) -> Executable:
+def _list_statement(status: StatusFilter, sort: SortOrder, paged: bool) -> str:
     """The list query for one filter, sort order and first/next page: 36 shapes, each built once."""
     key = tasks.c[sort.column]
     query = select(*_COLUMNS).where(tasks.c.user_id == bindparam("owner"))
@@ -112,47 +125,47 @@ def _list_statement(status: StatusFilter, sort: SortOrder, paged: bool) -> Execu
         boundary = tuple_(bindparam("after_value", type_=key.type), bindparam("after_id", type_=tasks.c.id.type))
         query = query.where(position < boundary if sort.descending else position > boundary)
     order = (key.desc(), tasks.c.id.desc()) if sort.descending else (key.asc(), tasks.c.id.asc())
-    return query.order_by(*order).limit(bindparam("page_rows"))
+    return _compile(query.order_by(*order).limit(bindparam("page_rows")))
 
 
-def list_tasks(
-    engine: Engine,
+async def list_tasks(
+    pool: Pool,
     user_id: str,
     *,
     status: StatusFilter,
     sort: SortOrder,
     limit: int,
     after: Cursor | None,
-) -> Sequence[Row[Any]]:
+) -> list[TaskRow]:
     """One page plus one extra row, which tells the caller whether a next page exists."""
     params: dict[str, Any] = {"owner": user_id, "page_rows": limit + 1}
     if after is not None:
         params.update(after_value=after.value, after_id=after.id)
-    return _rows(engine, _list_statement(status, sort, after is not None), params)
+    return await _rows(pool, _list_statement(status, sort, after is not None), params)
 
 
-def get_task(engine: Engine, user_id: str, task_id: int) -> Row[Any] | None:
-    return _one(engine, _GET, {"task_id": task_id, "owner": user_id})
+async def get_task(pool: Pool, user_id: str, task_id: int) -> TaskRow | None:
+    return await _one(pool, _GET, {"task_id": task_id, "owner": user_id})
 
 
-def create_task(engine: Engine, user_id: str, data: TaskWrite) -> Row[Any]:
-    row = _one(engine, _CREATE, {"owner": user_id, "new_title": data.title, "new_description": data.description})
+async def create_task(pool: Pool, user_id: str, data: TaskWrite) -> TaskRow:
+    row = await _one(pool, _CREATE, {"owner": user_id, "new_title": data.title, "new_description": data.description})
     assert row is not None
     return row
 
 
-def replace_task(engine: Engine, user_id: str, task_id: int, data: TaskWrite) -> Row[Any] | None:
+async def replace_task(pool: Pool, user_id: str, task_id: int, data: TaskWrite) -> TaskRow | None:
     params = {"task_id": task_id, "owner": user_id, "new_title": data.title, "new_description": data.description}
-    return _one(engine, _REPLACE, params)
+    return await _one(pool, _REPLACE, params)
 
 
-def set_completion(engine: Engine, user_id: str, task_id: int, completed: bool | None) -> Row[Any] | None:
+async def set_completion(pool: Pool, user_id: str, task_id: int, completed: bool | None) -> TaskRow | None:
     """Toggle (completed=None) or set completion."""
     params: dict[str, Any] = {"task_id": task_id, "owner": user_id}
     if completed is None:
-        return _one(engine, _TOGGLE, params)
-    return _one(engine, _SET_COMPLETION, {**params, "new_state": completed})
+        return await _one(pool, _TOGGLE, params)
+    return await _one(pool, _SET_COMPLETION, {**params, "new_state": completed})
 
 
-def delete_task(engine: Engine, user_id: str, task_id: int) -> bool:
-    return _one(engine, _DELETE, {"task_id": task_id, "owner": user_id}) is not None
+async def delete_task(pool: Pool, user_id: str, task_id: int) -> bool:
+    return await _one(pool, _DELETE, {"task_id": task_id, "owner": user_id}) is not None

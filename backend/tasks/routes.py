@@ -17,6 +17,7 @@ from backend.json_body import json_body, optional_json_body
 from backend.openapi_docs import problem_responses, request_body
 from backend.tasks import repository
 from backend.tasks.pagination import MAX_ID, Cursor, SortOrder, StatusFilter, decode_cursor
+from backend.tasks.repository import TaskRow
 from backend.tasks.schemas import CompletionUpdate, TaskRead, TaskWrite
 
 DEFAULT_LIMIT = 50
@@ -59,11 +60,10 @@ def _json(content: Any, status_code: int = 200, headers: dict[str, str] | None =
     return Response(to_json(content), status_code=status_code, headers=headers, media_type="application/json")
 
 
-def _found(row: Any) -> dict[str, Any]:
+def _found(row: TaskRow | None) -> TaskRow:
     if row is None:
         raise _not_found()
-    task: dict[str, Any] = row._asdict()
-    return task
+    return row
 
 
 @router.get(
@@ -78,7 +78,7 @@ def _found(row: Any) -> dict[str, Any]:
         **problem_responses(*_AUTH_ERRORS, 422),
     },
 )
-def list_tasks(
+async def list_tasks(
     user: CurrentUser,
     db: DatabaseDep,
     request: Request,
@@ -90,13 +90,13 @@ def list_tasks(
     cursor: Annotated[str | None, Query(max_length=1024, description="From the previous page's Link.")] = None,
 ) -> Response:
     after = decode_cursor(cursor, sort) if cursor else None
-    rows = repository.list_tasks(db, user.user_id, status=status, sort=sort, limit=limit, after=after)
+    rows = await repository.list_tasks(db, user.user_id, status=status, sort=sort, limit=limit, after=after)
     headers = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        next_cursor = Cursor(sort=sort, value=last._mapping[sort.column], id=last.id).encode()
+        next_cursor = Cursor(sort=sort, value=last[sort.column], id=last["id"]).encode()
         headers = {"Link": f'<{request.url.include_query_params(cursor=next_cursor)}>; rel="next"'}
-    return _json([row._asdict() for row in rows[:limit]], headers=headers)
+    return _json(rows[:limit], headers=headers)
 
 
 @router.post(
@@ -110,8 +110,8 @@ def list_tasks(
         **problem_responses(*_AUTH_ERRORS, 413, 415, 422),
     },
 )
-def create_task(user: CurrentUser, body: NewTask, db: DatabaseDep, request: Request) -> Response:
-    task = _found(repository.create_task(db, user.user_id, body))
+async def create_task(user: CurrentUser, body: NewTask, db: DatabaseDep, request: Request) -> Response:
+    task = await repository.create_task(db, user.user_id, body)
     location = request.app.url_path_for("get_task", user_id=user.user_id, task_id=str(task["id"]))
     return _json(task, status_code=201, headers={"Location": location})
 
@@ -123,8 +123,8 @@ def create_task(user: CurrentUser, body: NewTask, db: DatabaseDep, request: Requ
     response_model=TaskRead,
     responses=problem_responses(*_AUTH_ERRORS, 404, 422),
 )
-def get_task(user: CurrentUser, task_id: TaskId, db: DatabaseDep) -> Response:
-    return _json(_found(repository.get_task(db, user.user_id, task_id)))
+async def get_task(user: CurrentUser, task_id: TaskId, db: DatabaseDep) -> Response:
+    return _json(_found(await repository.get_task(db, user.user_id, task_id)))
 
 
 @router.put(
@@ -134,8 +134,8 @@ def get_task(user: CurrentUser, task_id: TaskId, db: DatabaseDep) -> Response:
     openapi_extra=request_body(TaskWrite, example=_WRITE_EXAMPLE),
     responses=problem_responses(*_AUTH_ERRORS, 404, 413, 415, 422),
 )
-def replace_task(user: CurrentUser, body: NewTask, task_id: TaskId, db: DatabaseDep) -> Response:
-    return _json(_found(repository.replace_task(db, user.user_id, task_id, body)))
+async def replace_task(user: CurrentUser, body: NewTask, task_id: TaskId, db: DatabaseDep) -> Response:
+    return _json(_found(await repository.replace_task(db, user.user_id, task_id, body)))
 
 
 @router.delete(
@@ -145,8 +145,8 @@ def replace_task(user: CurrentUser, body: NewTask, task_id: TaskId, db: Database
     response_class=Response,
     responses=problem_responses(*_AUTH_ERRORS, 404, 422),
 )
-def delete_task(user: CurrentUser, task_id: TaskId, db: DatabaseDep) -> Response:
-    if not repository.delete_task(db, user.user_id, task_id):
+async def delete_task(user: CurrentUser, task_id: TaskId, db: DatabaseDep) -> Response:
+    if not await repository.delete_task(db, user.user_id, task_id):
         raise _not_found()
     return Response(status_code=204)
 
@@ -158,6 +158,6 @@ def delete_task(user: CurrentUser, task_id: TaskId, db: DatabaseDep) -> Response
     openapi_extra=request_body(CompletionUpdate, required=False, example={"completed": True}),
     responses=problem_responses(*_AUTH_ERRORS, 404, 413, 415, 422),
 )
-def complete_task(user: CurrentUser, body: Completion, task_id: TaskId, db: DatabaseDep) -> Response:
+async def complete_task(user: CurrentUser, body: Completion, task_id: TaskId, db: DatabaseDep) -> Response:
     completed = body.completed if body is not None else None
-    return _json(_found(repository.set_completion(db, user.user_id, task_id, completed)))
+    return _json(_found(await repository.set_completion(db, user.user_id, task_id, completed)))

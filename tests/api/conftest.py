@@ -17,7 +17,7 @@ AppClientFactory = Callable[[Settings], TestClient]
 
 @pytest.fixture
 def client_for() -> Iterator[AppClientFactory]:
-    """Builds an app from `settings` and returns a started TestClient; all are closed (engines disposed) after."""
+    """Builds an app from `settings` and returns a started TestClient; all are closed (pools closed) after."""
     opened: list[TestClient] = []
 
     def factory(settings: Settings) -> TestClient:
@@ -43,7 +43,6 @@ def live_url(request: pytest.FixtureRequest, target_url: str | None) -> Iterator
     app = create_app(request.getfixturevalue("settings"))
     with LiveServer(app) as server:
         yield server.url
-    app.state.engine.dispose()
 
 
 @pytest.fixture

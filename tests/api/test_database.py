@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, inspect, text
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlmodel import SQLModel
 
@@ -17,6 +17,7 @@ from backend import cli
 from backend.db import models  # noqa: F401 - registers the tables on the metadata
 from backend.db.migrate import downgrade, upgrade
 from backend.db.urls import normalize_database_url
+from backend.tasks import repository
 from tests.support.database import fresh_database
 from tests.support.users import ApiUser, new_user_id
 
@@ -171,19 +172,18 @@ def busy_user(engine: Engine, user_factory) -> ApiUser:
     return user
 
 
-def _captured_list_query(client, engine: Engine, user: ApiUser, params: dict[str, Any]) -> tuple[str, Any]:
+def _captured_list_query(client, user: ApiUser, params: dict[str, Any]) -> tuple[str, Any]:
     """The SQL statement (and parameters) the app runs to serve one list page."""
     statements: list[tuple[str, Any]] = []
+    run_for_real = repository._rows
 
-    def capture(conn, cursor, statement, parameters, context, executemany) -> None:
-        if statement.lstrip().startswith("SELECT") and "FROM tasks" in statement and "ORDER BY" in statement:
-            statements.append((statement, parameters))
+    async def capture(pool: Any, sql: str, parameters: dict[str, Any]) -> Any:
+        statements.append((sql, parameters))
+        return await run_for_real(pool, sql, parameters)
 
-    event.listen(engine, "before_cursor_execute", capture)
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(repository, "_rows", capture)
         response = client.get(user.tasks_url(), params=params, headers=user.headers)
-    finally:
-        event.remove(engine, "before_cursor_execute", capture)
     assert response.status_code == 200, response.text
     assert len(statements) == 1
     return statements[0]
@@ -217,7 +217,7 @@ def test_the_list_query_is_served_by_the_index_for_its_sort_order(client, engine
     if page == "next":
         first = client.get(busy_user.tasks_url(), params=params, headers=busy_user.headers)
         params["cursor"] = first.links["next"]["url"].split("cursor=")[1]
-    statement, parameters = _captured_list_query(client, engine, busy_user, params)
+    statement, parameters = _captured_list_query(client, busy_user, params)
 
     plan = _plan(engine, statement, parameters)
 

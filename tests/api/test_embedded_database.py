@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from backend.app import create_app
 from backend.db import embedded
+from backend.db.engine import build_engine
 from backend.db.migrate import alembic_config
 from backend.settings import Settings
 from tests.support.users import ApiUser, create_task, new_user_id
@@ -29,11 +30,12 @@ def test_without_database_url_the_app_serves_from_an_embedded_postgres_in_the_da
         with TestClient(app) as client:
             task = create_task(client, user, "stored in the embedded server")
             assert client.get(user.tasks_url(task["id"]), headers=user.headers).json() == task
-        with app.state.engine.connect() as connection:
+        engine = build_engine(settings, server.get_uri(driver="psycopg"))
+        with engine.connect() as connection:
             assert connection.execute(text("SELECT version()")).scalar_one().startswith("PostgreSQL")
             head = ScriptDirectory.from_config(alembic_config(settings.data_dir.as_posix())).get_current_head()
             assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == head
+        engine.dispose()
     finally:
-        app.state.engine.dispose()
         embedded._embedded_servers.remove(server)
         server.cleanup()

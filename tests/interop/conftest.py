@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from backend.app import create_app
+from backend.db.engine import build_engine
 from tests.conftest import make_settings
 from tests.interop import better_auth
 from tests.interop.better_auth import BetterAuthServer
@@ -66,8 +67,10 @@ def interop_app(better_auth_server: BetterAuthServer, worker_database_url: str) 
 
 
 @pytest.fixture(scope="session")
-def interop_engine(interop_app: FastAPI) -> Engine:
-    return interop_app.state.engine  # type: ignore[no-any-return]
+def interop_engine(interop_app: FastAPI, worker_database_url: str) -> Iterator[Engine]:
+    engine = build_engine(interop_app.state.settings, worker_database_url)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -36,7 +36,6 @@ def live_url(worker_database_url: str) -> Iterator[str]:
     app = create_app(make_settings(worker_database_url, BETTER_AUTH_SECRET=SECRET))
     with LiveServer(app) as server:
         yield server.url
-    app.state.engine.dispose()
 
 
 @pytest.fixture

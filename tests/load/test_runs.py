@@ -54,8 +54,8 @@ def test_a_server_that_leaks_another_users_tasks_fails_the_run_as_an_isolation_b
     assert created.status_code == 201
     honest = repository.list_tasks
 
-    def leaky(engine: Any, user_id: str, **query: Any) -> Any:
-        return [*honest(engine, victim, **query), *honest(engine, user_id, **query)][: query["limit"] + 1]
+    async def leaky(pool: Any, user_id: str, **query: Any) -> Any:
+        return [*await honest(pool, victim, **query), *await honest(pool, user_id, **query)][: query["limit"] + 1]
 
     monkeypatch.setattr(repository, "list_tasks", leaky)
     result = run_profile()

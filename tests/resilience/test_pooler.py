@@ -70,7 +70,6 @@ def burst(make_user, issuer):
         users = [make_user(f"pooled{n}") for n in range(CLIENTS)]
         with LiveServer(app) as server, WriteLoad(server.url, users, max_requests=REQUESTS_PER_CLIENT, pause=0) as load:
             load.join()
-        app.state.engine.dispose()
         return load
 
     return run

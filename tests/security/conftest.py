@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,15 +149,16 @@ def actor(client: httpx.Client, make_user: UserFactory) -> Owner:
 
 
 @pytest.fixture
-def build_client(engine: Engine, worker_database_url: str) -> Callable[..., TestClient]:
-    """An in-process app with its own settings (ENV_NAME=value overrides) on the session's database pool."""
+def build_client(worker_database_url: str) -> Iterator[Callable[..., TestClient]]:
+    """An in-process app with its own settings (ENV_NAME=value overrides) on the worker's database; its lifespan
+    (and so its connection pool) ends with the test."""
+    with ExitStack() as started:
 
-    def build(**env: Any) -> TestClient:
-        app: FastAPI = create_app(make_settings(worker_database_url, **env), engine=engine)
-        # No `with`: no lifespan, so the shared engine is not disposed when this client goes away.
-        return TestClient(app, raise_server_exceptions=False)
+        def build(**env: Any) -> TestClient:
+            app: FastAPI = create_app(make_settings(worker_database_url, **env))
+            return started.enter_context(TestClient(app, raise_server_exceptions=False))
 
-    return build
+        yield build
 
 
 TableSnapshot = Callable[[], object]

@@ -9,7 +9,6 @@ import httpx
 import pytest
 from fastapi import Request
 from fastapi.testclient import TestClient
-from sqlalchemy import text
 
 from tests.security.checks import assert_no_leak, assert_problem
 from tests.security.conftest import Minter, Victim, make_victim
@@ -68,9 +67,9 @@ def _bug_that_quotes_secrets() -> None:
     raise RuntimeError(f"SELECT password FROM users WHERE secret = '{LEAK_SECRET}'")  # noqa: S608 - bait text
 
 
-def _bad_sql(request: Request) -> None:
-    with request.app.state.engine.connect() as connection:
-        connection.execute(text(f"SELECT no_such_column FROM tasks WHERE title = '{LEAK_SECRET}'"))  # noqa: S608
+async def _bad_sql(request: Request) -> None:
+    async with request.app.state.pool.connection() as connection:
+        await connection.execute(f"SELECT no_such_column FROM tasks WHERE title = '{LEAK_SECRET}'")  # noqa: S608
 
 
 @pytest.mark.inprocess

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, TypeVar
 
 import pytest
 
+from backend.db.pool import Pool, build_pool
 from backend.settings import Settings
 from tests.support.issuer import TokenIssuer
 
@@ -54,3 +57,26 @@ def jwks_issuer(module_issuer: TokenIssuer) -> Iterator[TokenIssuer]:
     yield module_issuer
     module_issuer.keys[:] = keys
     module_issuer.available = True
+
+
+T = TypeVar("T")
+
+
+class Repository:
+    """Calls the async repository functions on the app's own pool (psycopg, autocommit), from synchronous tests."""
+
+    def __init__(self, runner: asyncio.Runner, pool: Pool) -> None:
+        self._runner = runner
+        self.pool = pool
+
+    def __call__(self, function: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+        return self._runner.run(function(self.pool, *args, **kwargs))
+
+
+@pytest.fixture(scope="module")
+def repo(settings: Settings, worker_database_url: str) -> Iterator[Repository]:
+    with asyncio.Runner() as runner:
+        pool = build_pool(settings, worker_database_url)
+        runner.run(pool.open(wait=True))
+        yield Repository(runner, pool)
+        runner.run(pool.close())

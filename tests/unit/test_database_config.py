@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from backend.db.engine import build_engine, prepare_threshold
+from backend.db.pool import build_pool
 from backend.db.urls import DatabaseUrlError, is_pooler_host, mask_url, normalize_database_url
 from backend.settings import Settings
 
@@ -96,21 +98,50 @@ def _settings(**env: Any) -> Settings:
 
 
 @pytest.mark.req("DB-POOL")
-def test_the_pool_pre_pings_recycles_before_neon_suspends_and_bounds_its_waits():
-    pool: Any = build_engine(_settings(), f"postgresql://u@{NEON}/db").pool
-    assert pool._pre_ping is True
-    assert 0 < pool._recycle < 300  # Neon suspends an idle compute after 5 minutes
-    assert pool.timeout() == 5.0
-    assert (pool.size(), pool._max_overflow) == (10, 5)
+def test_the_pool_checks_idle_connections_recycles_before_neon_suspends_and_bounds_its_waits():
+    pool = build_pool(_settings(), f"postgresql://u@{NEON}/db")
+    assert pool._check is not None
+    assert 0 < pool.max_lifetime < 300  # Neon suspends an idle compute after 5 minutes
+    assert 0 < pool.max_idle < 300
+    assert pool.timeout == 5.0
+    assert (pool.min_size, pool.max_size) == (1, 15)
 
 
 @pytest.mark.req("DB-POOL")
 def test_pool_settings_come_from_the_environment_names():
-    pool: Any = build_engine(
-        _settings(DB_POOL_SIZE=3, DB_MAX_OVERFLOW=0, DB_POOL_TIMEOUT_SECONDS=1.5, DB_POOL_RECYCLE_SECONDS=60),
+    pool = build_pool(
+        _settings(
+            DB_POOL_SIZE=3,
+            DB_MAX_OVERFLOW=0,
+            DB_POOL_MIN_SIZE=2,
+            DB_POOL_TIMEOUT_SECONDS=1.5,
+            DB_POOL_RECYCLE_SECONDS=60,
+            DB_POOL_PRE_PING="false",
+        ),
         f"postgresql://u@{NEON}/db",
-    ).pool
-    assert (pool.size(), pool._max_overflow, pool.timeout(), pool._recycle) == (3, 0, 1.5, 60)
+    )
+    assert (pool.min_size, pool.max_size, pool.timeout, pool.max_lifetime, pool.max_idle) == (2, 3, 1.5, 60, 60)
+    assert pool._check is None
+
+
+@pytest.mark.req("DB-POOL", "DB-URL-FORMS")
+def test_the_request_pool_connects_with_the_engines_arguments_in_autocommit():
+    url = f"postgres://alice:p%40ss@{NEON}:5433/neondb?sslmode=require"
+    pool = build_pool(_settings(DB_CONNECT_TIMEOUT_SECONDS=4), url)
+    assert conninfo_to_dict(pool.conninfo) == {
+        "user": "alice",
+        "password": "p@ss",
+        "host": NEON,
+        "port": "5433",
+        "dbname": "neondb",
+        "sslmode": "require",
+    }
+    assert pool.kwargs is not None
+    assert pool.kwargs["autocommit"] is True
+    assert pool.kwargs["connect_timeout"] == 4
+    assert pool.kwargs["keepalives"] == 1
+    assert pool.kwargs["prepare_threshold"] == 5
+    assert build_pool(_settings(), f"postgres://u@{NEON_POOLER}/db").kwargs["prepare_threshold"] is None  # type: ignore[index]
 
 
 @pytest.mark.req("DB-POOL", "DB-URL-FORMS")

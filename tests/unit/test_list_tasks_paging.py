@@ -4,39 +4,39 @@ starts the next page exactly after the row it names."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import Engine
 
 from backend.tasks import repository
 from backend.tasks.pagination import Cursor, SortOrder, StatusFilter
 from backend.tasks.schemas import TaskWrite
 from tests.support.users import new_user_id
+from tests.unit.conftest import Repository
 
 
-def titles(engine: Engine, user: str, limit: int, after: Cursor | None = None) -> list[str]:
-    rows = repository.list_tasks(
-        engine, user, status=StatusFilter.ALL, sort=SortOrder.TITLE_ASC, limit=limit, after=after
+def titles(repo: Repository, user: str, limit: int, after: Cursor | None = None) -> list[str]:
+    rows = repo(
+        repository.list_tasks, user, status=StatusFilter.ALL, sort=SortOrder.TITLE_ASC, limit=limit, after=after
     )
-    return [row.title for row in rows]
+    return [row["title"] for row in rows]
 
 
 @pytest.fixture
-def user(engine: Engine) -> str:
+def user(repo: Repository) -> str:
     user = new_user_id("paging")
     for title in ("a", "a", "b", "c"):  # a tie on the sort key: the cursor's id breaks it
-        repository.create_task(engine, user, TaskWrite(title=title))
+        repo(repository.create_task, user, TaskWrite(title=title))
     return user
 
 
 @pytest.mark.req("API-PAGINATION")
-def test_a_page_fetches_exactly_one_row_more_than_its_limit(engine: Engine, user: str) -> None:
-    assert titles(engine, user, limit=2) == ["a", "a", "b"]
+def test_a_page_fetches_exactly_one_row_more_than_its_limit(repo: Repository, user: str) -> None:
+    assert titles(repo, user, limit=2) == ["a", "a", "b"]
 
 
 @pytest.mark.req("API-PAGINATION")
-def test_the_next_page_starts_after_the_cursors_row(engine: Engine, user: str) -> None:
-    [first, second, *_] = repository.list_tasks(
-        engine, user, status=StatusFilter.ALL, sort=SortOrder.TITLE_ASC, limit=1, after=None
+def test_the_next_page_starts_after_the_cursors_row(repo: Repository, user: str) -> None:
+    [first, second, *_] = repo(
+        repository.list_tasks, user, status=StatusFilter.ALL, sort=SortOrder.TITLE_ASC, limit=1, after=None
     )
-    assert (first.title, second.title) == ("a", "a")
-    after = Cursor(SortOrder.TITLE_ASC, first.title, first.id)
-    assert titles(engine, user, limit=1, after=after) == ["a", "b"]
+    assert (first["title"], second["title"]) == ("a", "a")
+    after = Cursor(SortOrder.TITLE_ASC, first["title"], first["id"])
+    assert titles(repo, user, limit=1, after=after) == ["a", "b"]

@@ -35,11 +35,7 @@ def reference_schema() -> dict[str, Any]:
         TODO_ENV="test",
         TODO_LOG_LEVEL="WARNING",
     )
-    app = create_app(settings)
-    try:
-        return app.openapi()
-    finally:
-        app.state.engine.dispose()
+    return create_app(settings).openapi()
 
 
 def canonical(schema: dict[str, Any]) -> str:
