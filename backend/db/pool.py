@@ -19,37 +19,47 @@ from backend.db.engine import connect_args
 from backend.db.urls import normalize_database_url
 from backend.settings import Settings
 
-Pool = AsyncConnectionPool[AsyncConnection[DictRow]]
+Connection = AsyncConnection[DictRow]
 
 
-class IdleCheck:
-    """Pings a connection before handing it out only if it sat idle for `idle_seconds` or more.
+class RequestPool(AsyncConnectionPool[Connection]):
+    """Tests a connection before handing it out only if it sat idle for `ping_idle_seconds`, and replaces every idle
+    connection as soon as one turns out broken.
 
     A connection returned a moment ago is alive; one that idled may have been dropped by a suspended Neon compute or
-    a NAT timeout. A busy pool therefore never pays the round trip, and a dead connection is still never handed out:
-    the pool discards it and gives the request another (psycopg_pool's `check` contract).
+    a NAT timeout, so it is tested (and, if dead, discarded: psycopg_pool's `check` contract). A busy pool therefore
+    never pays the round trip. When a request does draw a dead connection (the server restarted under load), its
+    siblings died with it: draining the pool makes that one request the only casualty, not one per pooled connection.
     """
 
-    def __init__(self, idle_seconds: float) -> None:
-        self.idle_seconds = idle_seconds
-        self._returned_at: WeakKeyDictionary[AsyncConnection[Any], float] = WeakKeyDictionary()
+    def __init__(self, *args: Any, ping_idle_seconds: float | None, **kwargs: Any) -> None:
+        check = self._check_if_idle if ping_idle_seconds is not None else None
+        super().__init__(*args, check=check, **kwargs)
+        self.ping_idle_seconds = ping_idle_seconds or 0.0
+        self._returned_at: WeakKeyDictionary[Connection, float] = WeakKeyDictionary()
+        self._drained_at = float("-inf")
 
-    async def mark_returned(self, connection: AsyncConnection[Any]) -> None:
-        self._returned_at[connection] = monotonic()
+    async def putconn(self, conn: Connection) -> None:
+        now = monotonic()
+        if not conn.broken:
+            self._returned_at[conn] = now
+        elif now - self._drained_at > 1.0:  # one drain per outage, not one per broken connection
+            self._drained_at = now
+            await self.drain()
+        await super().putconn(conn)
 
-    async def check(self, connection: AsyncConnection[Any]) -> None:
-        returned_at = self._returned_at.get(connection)
-        if returned_at is None or monotonic() - returned_at >= self.idle_seconds:
-            await AsyncConnectionPool.check_connection(connection)
+    async def _check_if_idle(self, conn: Connection) -> None:
+        returned_at = self._returned_at.get(conn)
+        if returned_at is None or monotonic() - returned_at >= self.ping_idle_seconds:
+            await self.check_connection(conn)
 
 
-def build_pool(settings: Settings, database_url: str) -> Pool:
+def build_pool(settings: Settings, database_url: str) -> RequestPool:
     """A closed pool: open it inside the event loop that will use it (the app's lifespan does)."""
     url = normalize_database_url(database_url)
-    idle_check = IdleCheck(settings.db_pool_ping_idle_seconds) if settings.db_pool_pre_ping else None
-    return AsyncConnectionPool(
+    return RequestPool(
         url.set(drivername="postgresql").render_as_string(hide_password=False),
-        connection_class=AsyncConnection[DictRow],
+        connection_class=Connection,
         # One statement per request, each its own transaction: no BEGIN/COMMIT round trips.
         kwargs={**connect_args(settings, url), "autocommit": True, "row_factory": dict_row},
         min_size=min(settings.db_pool_min_size, settings.db_pool_size + settings.db_max_overflow),
@@ -58,8 +68,11 @@ def build_pool(settings: Settings, database_url: str) -> Pool:
         # Neon suspends an idle compute after 5 minutes: retire connections before that.
         max_lifetime=settings.db_pool_recycle_seconds,
         max_idle=settings.db_pool_recycle_seconds,
-        check=idle_check.check if idle_check else None,
-        reset=idle_check.mark_returned if idle_check else None,
+        # psycopg_pool retries a failed connection with doubling delays until this timeout, then lets the next waiting
+        # request start a fresh attempt: bounding it bounds how long after an outage the pool notices the database
+        # is back (its 300 s default would allow minute-long gaps between attempts).
+        reconnect_timeout=settings.db_pool_timeout_seconds,
+        ping_idle_seconds=settings.db_pool_ping_idle_seconds if settings.db_pool_pre_ping else None,
         name="todo-api",
         open=False,
     )

@@ -11,12 +11,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from backend.db.pool import Pool
+from backend.db.pool import RequestPool
 
 
-async def get_pool(request: Request) -> Pool:
-    pool: Pool = request.app.state.pool
+async def get_pool(request: Request) -> RequestPool:
+    pool: RequestPool = request.app.state.pool
     return pool
 
 
-DatabaseDep = Annotated[Pool, Depends(get_pool)]
+DatabaseDep = Annotated[RequestPool, Depends(get_pool)]

@@ -28,7 +28,7 @@ from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from backend.db.models import Task, User
-from backend.db.pool import Pool
+from backend.db.pool import RequestPool
 from backend.tasks.pagination import Cursor, SortOrder, StatusFilter
 from backend.tasks.schemas import TaskWrite
 
@@ -57,13 +57,13 @@ def _compile(statement: ClauseElement) -> str:
     return str(compiled)
 
 
-async def _rows(pool: Pool, sql: str, params: dict[str, Any]) -> list[TaskRow]:
+async def _rows(pool: RequestPool, sql: str, params: dict[str, Any]) -> list[TaskRow]:
     async with pool.connection() as connection:
         cursor = await connection.execute(sql, params)
         return await cursor.fetchall()
 
 
-async def _one(pool: Pool, sql: str, params: dict[str, Any]) -> TaskRow | None:
+async def _one(pool: RequestPool, sql: str, params: dict[str, Any]) -> TaskRow | None:
     rows = await _rows(pool, sql, params)
     return rows[0] if rows else None
 
@@ -129,7 +129,7 @@ def _list_statement(status: StatusFilter, sort: SortOrder, paged: bool) -> str:
 
 
 async def list_tasks(
-    pool: Pool,
+    pool: RequestPool,
     user_id: str,
     *,
     status: StatusFilter,
@@ -144,22 +144,22 @@ async def list_tasks(
     return await _rows(pool, _list_statement(status, sort, after is not None), params)
 
 
-async def get_task(pool: Pool, user_id: str, task_id: int) -> TaskRow | None:
+async def get_task(pool: RequestPool, user_id: str, task_id: int) -> TaskRow | None:
     return await _one(pool, _GET, {"task_id": task_id, "owner": user_id})
 
 
-async def create_task(pool: Pool, user_id: str, data: TaskWrite) -> TaskRow:
+async def create_task(pool: RequestPool, user_id: str, data: TaskWrite) -> TaskRow:
     row = await _one(pool, _CREATE, {"owner": user_id, "new_title": data.title, "new_description": data.description})
     assert row is not None
     return row
 
 
-async def replace_task(pool: Pool, user_id: str, task_id: int, data: TaskWrite) -> TaskRow | None:
+async def replace_task(pool: RequestPool, user_id: str, task_id: int, data: TaskWrite) -> TaskRow | None:
     params = {"task_id": task_id, "owner": user_id, "new_title": data.title, "new_description": data.description}
     return await _one(pool, _REPLACE, params)
 
 
-async def set_completion(pool: Pool, user_id: str, task_id: int, completed: bool | None) -> TaskRow | None:
+async def set_completion(pool: RequestPool, user_id: str, task_id: int, completed: bool | None) -> TaskRow | None:
     """Toggle (completed=None) or set completion."""
     params: dict[str, Any] = {"task_id": task_id, "owner": user_id}
     if completed is None:
@@ -167,5 +167,5 @@ async def set_completion(pool: Pool, user_id: str, task_id: int, completed: bool
     return await _one(pool, _SET_COMPLETION, {**params, "new_state": completed})
 
 
-async def delete_task(pool: Pool, user_id: str, task_id: int) -> bool:
+async def delete_task(pool: RequestPool, user_id: str, task_id: int) -> bool:
     return await _one(pool, _DELETE, {"task_id": task_id, "owner": user_id}) is not None

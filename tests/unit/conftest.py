@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from backend.db.pool import Pool, build_pool
+from backend.db.pool import RequestPool, build_pool
 from backend.settings import Settings
 from tests.support.issuer import TokenIssuer
 
@@ -65,7 +65,7 @@ T = TypeVar("T")
 class Repository:
     """Calls the async repository functions on the app's own pool (psycopg, autocommit), from synchronous tests."""
 
-    def __init__(self, runner: asyncio.Runner, pool: Pool) -> None:
+    def __init__(self, runner: asyncio.Runner, pool: RequestPool) -> None:
         self._runner = runner
         self.pool = pool
 
