@@ -37,14 +37,14 @@ class RequestPool(AsyncConnectionPool[Connection]):
         super().__init__(*args, check=check, **kwargs)
         self.ping_idle_seconds = ping_idle_seconds or 0.0
         self._returned_at: WeakKeyDictionary[Connection, float] = WeakKeyDictionary()
-        self._drained_at = float("-inf")
+        self._last_drain = float("-inf")
 
     async def putconn(self, conn: Connection) -> None:
         now = monotonic()
         if not conn.broken:
             self._returned_at[conn] = now
-        elif now - self._drained_at > 1.0:  # one drain per outage, not one per broken connection
-            self._drained_at = now
+        elif now - self._last_drain > 1.0:  # one drain per outage, not one per broken connection
+            self._last_drain = now
             await self.drain()
         await super().putconn(conn)
 
