@@ -24,6 +24,16 @@ def test_a_refused_token_gets_invalid_token_with_a_short_reason(client, issuer, 
     assert response.json()["detail"] == "Invalid token: token expired."
 
 
+@pytest.mark.req("ERR-401", "ERR-401-REASON", "AUTH-HEADER-PARSING")
+def test_a_malformed_authorization_header_gets_invalid_token_naming_the_header(client, alice):
+    response = client.get(alice.tasks_url(), headers={"Authorization": "Bearer two tokens"})
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == (
+        'Bearer realm="todo-api", error="invalid_token", error_description="malformed authorization header"'
+    )
+    assert response.json()["detail"] == "Invalid token: malformed authorization header."
+
+
 @pytest.mark.inprocess
 @pytest.mark.req("ERR-401")
 def test_the_realm_comes_from_todo_api_realm(build_client, issuer, alice):

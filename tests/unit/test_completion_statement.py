@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import Boolean, bindparam
+from sqlalchemy import Boolean, bindparam, select
 
 from backend.tasks import repository
 from backend.tasks.repository import tasks
@@ -98,3 +98,11 @@ def test_only_the_owners_named_task_changes(repo: Repository) -> None:
     assert run(repo, set_statement(), owner, task["id"], new_state=True) is not None
     assert get(repo, owner, sibling["id"]) == sibling
     assert get(repo, other, theirs["id"]) == theirs
+
+
+@pytest.mark.req("ISO-MATRIX")
+def test_a_statement_carrying_its_own_value_is_refused_when_compiled() -> None:
+    # Compiled text keeps only the parameter's name: a value baked into the statement (an owner filter, say) would be
+    # silently lost.
+    with pytest.raises(RuntimeError, match="bound value the caller would not supply"):
+        repository._compile(select(tasks.c.id).where(tasks.c.title == bindparam("title", value="x")))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 import jwt
@@ -27,15 +28,18 @@ class CountingVerifier(StaticKeyVerifier):
         return await super()._key_for(header)
 
 
-def make_verifier(cache_size: int = 0) -> CountingVerifier:
+def make_verifier(
+    cache_size: int = 0, leeway_seconds: int = 0, clock: Callable[[], float] = time.time
+) -> CountingVerifier:
     return CountingVerifier(
         SECRET,
         algorithms=["HS256"],
         issuer=None,
         audience=None,
-        leeway_seconds=0,
+        leeway_seconds=leeway_seconds,
         cache_size=cache_size,
         cache_seconds=300,
+        clock=clock,
     )
 
 
@@ -122,3 +126,43 @@ def test_the_principal_carries_the_email_and_name_claims() -> None:
 def test_non_string_email_and_name_claims_are_dropped() -> None:
     principal = verify(make_verifier(), token("odd", email=123, name=["Named"]))
     assert (principal.email, principal.name) == (None, None)
+
+
+class StoppedClock:
+    """Real time, frozen at construction, moved only by the test (PyJWT still checks exp against real time)."""
+
+    def __init__(self) -> None:
+        self.now = float(int(time.time()))
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.req("AUTH-TIME")
+def test_a_cached_token_is_verified_again_at_the_instant_its_cache_entry_ends() -> None:
+    clock = StoppedClock()
+    verifier, a = make_verifier(cache_size=4, clock=clock), token()
+    assert lookups_for(verifier, a) == 1
+    clock.now += 299  # cache_seconds is 300
+    assert lookups_for(verifier, a) == 0
+    clock.now += 1
+    assert lookups_for(verifier, a) == 1
+
+
+@pytest.mark.req("AUTH-TIME")
+def test_a_token_within_the_leeway_of_its_exp_is_still_served_from_the_cache() -> None:
+    clock = StoppedClock()
+    verifier = make_verifier(cache_size=4, leeway_seconds=30, clock=clock)
+    soon_expiring = token(exp=int(clock.now) + 5)
+    assert lookups_for(verifier, soon_expiring) == 1
+    clock.now += 20  # past exp, within the leeway: cached until exp + leeway
+    assert lookups_for(verifier, soon_expiring) == 0
+
+
+@pytest.mark.req("AUTH-TIME")
+def test_an_iat_exactly_at_now_plus_the_leeway_is_accepted() -> None:
+    clock = StoppedClock()
+    now = int(clock.now)
+    verifier = make_verifier(clock=clock)
+    principal = verify(verifier, token(iat=now, exp=now + 600))
+    assert principal.user_id == "rules-user"
