@@ -166,3 +166,15 @@ def test_an_iat_exactly_at_now_plus_the_leeway_is_accepted() -> None:
     verifier = make_verifier(clock=clock)
     principal = verify(verifier, token(iat=now, exp=now + 600))
     assert principal.user_id == "rules-user"
+
+
+@pytest.mark.req("AUTH-TIME", "ERR-401-REASON")
+def test_an_iat_in_the_future_of_the_verifiers_own_clock_is_not_yet_valid() -> None:
+    # PyJWT checks iat against time.time(); the verifier checks it again against its own clock, so an injected (or
+    # corrected) clock is honoured too.
+    clock = StoppedClock()
+    clock.now -= 100
+    now = int(time.time())
+    with pytest.raises(AuthError) as refused:
+        verify(make_verifier(clock=clock), token(iat=now - 50, exp=now + 600))
+    assert refused.value.reason == "token not yet valid"
