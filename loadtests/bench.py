@@ -57,6 +57,9 @@ class BenchUser:
     id: str
     token: str
     task_ids: tuple[int, ...]
+    # POST creates under a second identity, so the reader's list stays exactly TASKS_PER_USER tasks in every round.
+    writer_id: str
+    writer_token: str
 
     @property
     def auth(self) -> dict[str, str]:
@@ -79,7 +82,8 @@ def seed(url: str, token_env: dict[str, str], count: int) -> list[BenchUser]:
                 )
                 response.raise_for_status()
                 ids.append(int(response.json()["id"]))
-            users.append(BenchUser(user_id, token, tuple(ids)))
+            writer_id = f"{user_id}-writer"
+            users.append(BenchUser(user_id, token, tuple(ids), writer_id, mint(writer_id).token))
     return users
 
 
@@ -93,8 +97,8 @@ def request_specs(endpoint: str, users: Sequence[BenchUser]) -> list[dict[str, A
         return [
             {
                 "method": "POST",
-                "path": f"/api/{u.id}/tasks",
-                "headers": {**u.auth, **json_body},
+                "path": f"/api/{u.writer_id}/tasks",
+                "headers": {"Authorization": f"Bearer {u.writer_token}", **json_body},
                 "body": '{"title":"bench"}',
                 "expect": 201,
             }
