@@ -14,8 +14,9 @@ def test_no_credentials_get_a_bare_challenge_naming_the_realm(client, alice):
 
 
 @pytest.mark.req("ERR-401", "AUTH-TIME")
-def test_a_refused_token_gets_invalid_token_with_a_short_reason(client, issuer, alice):
-    expired = issuer.mint(alice.id, iat=1_000_000_000, exp=1_000_000_900)
+def test_a_refused_token_gets_invalid_token_with_a_short_reason(client, minter, alice):
+    # The minter signs as the server under test trusts (EdDSA, or HS256 against a secret-mode target).
+    expired = minter.mint(alice.id, iat=1_000_000_000, exp=1_000_000_900)
     response = client.get(alice.tasks_url(), headers={"Authorization": f"Bearer {expired}"})
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == (
