@@ -15,7 +15,7 @@ from backend.db.embedded import resolve_database_url
 from backend.db.pool import build_pool
 from backend.errors import install_error_handlers
 from backend.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
-from backend.openapi_docs import install_openapi
+from backend.openapi_docs import document_bearer_auth, install_openapi
 from backend.request_context import configure_logging
 from backend.settings import AuthMode, Settings
 from backend.tasks import routes as tasks_routes
@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_openapi(app, [TaskWrite, CompletionUpdate])
     app.include_router(health.router)
+    document_bearer_auth(tasks_routes.router)
     app.include_router(tasks_routes.router)
 
     # Added last = outermost: request ids wrap everything, including CORS preflights and 413s.

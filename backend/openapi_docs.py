@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
+from backend.auth.dependencies import BEARER_SCHEME, BEARER_SCHEME_NAME, authenticate
 from backend.errors import PROBLEM_MEDIA_TYPE, TYPE_PREFIX, Problem
 
 _ERRORS: dict[int, tuple[str, str, str]] = {
@@ -119,10 +123,22 @@ def install_openapi(app: FastAPI, body_models: list[type[BaseModel]]) -> None:
         for model in body_models:
             components[model.__name__] = model.model_json_schema(ref_template="#/components/schemas/{model}")
         _document_problems_as_problem_json(schema)
+        schema["components"].setdefault("securitySchemes", {})[BEARER_SCHEME_NAME] = BEARER_SCHEME
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def document_bearer_auth(router: APIRouter) -> None:
+    """Puts the bearer scheme on every operation of `router` whose dependencies include `authenticate`."""
+    for route in router.routes:
+        if isinstance(route, APIRoute) and _calls(route.dependant, authenticate):
+            route.openapi_extra = {**(route.openapi_extra or {}), "security": [{BEARER_SCHEME_NAME: []}]}
+
+
+def _calls(dependant: Dependant, function: Callable[..., Any]) -> bool:
+    return any(dep.call is function or _calls(dep, function) for dep in dependant.dependencies)
 
 
 def _document_problems_as_problem_json(schema: dict[str, Any]) -> None:
