@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 
 import pytest
 
+from backend.auth.principal import Principal
+from backend.auth.verifier import AuthError, TokenVerifier, build_verifier
 from backend.db.pool import RequestPool, build_pool
 from backend.settings import Settings
 from tests.support.issuer import TokenIssuer
@@ -27,8 +29,10 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> pytest.MonkeyPatch:
 
 
 class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
+    """Moves only when the test says so; start it at real time when PyJWT (which reads time.time()) checks too."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
 
     def __call__(self) -> float:
         return self.now
@@ -47,6 +51,23 @@ def module_issuer() -> Iterator[TokenIssuer]:
     issuer = TokenIssuer().start()
     yield issuer
     issuer.stop()
+
+
+@pytest.fixture
+def jwks_verifier(jwks_issuer: TokenIssuer) -> TokenVerifier:
+    """Built by build_verifier from BETTER_AUTH_URL alone, with no verified-token cache: every call verifies."""
+    return build_verifier(Settings(BETTER_AUTH_URL=jwks_issuer.base_url, TOKEN_CACHE_SIZE=0))  # type: ignore[call-arg]
+
+
+def verify(verifier: TokenVerifier, token: str) -> Principal:
+    return asyncio.run(verifier.verify(token))
+
+
+def refusal(verifier: TokenVerifier, token: str) -> str:
+    """The reason the verifier gives for refusing `token` (the test fails if it is accepted)."""
+    with pytest.raises(AuthError) as refused:
+        verify(verifier, token)
+    return refused.value.reason
 
 
 @pytest.fixture

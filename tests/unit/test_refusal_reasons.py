@@ -16,23 +16,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jwt.algorithms import ECAlgorithm
 
-from backend.auth.verifier import MAX_KID_CHARS, MAX_TOKEN_CHARS, AuthError, TokenVerifier, build_verifier
+from backend.auth.verifier import MAX_KID_CHARS, MAX_TOKEN_CHARS, build_verifier
 from backend.settings import Settings
 from tests.security.forge import eddsa_token, hmac_token, unsigned
 from tests.support.issuer import TokenIssuer
+from tests.unit.conftest import refusal
 
 SECRET = "0123456789abcdef0123456789abcdef-refusals"
-
-
-@pytest.fixture
-def jwks_verifier(jwks_issuer: TokenIssuer) -> TokenVerifier:
-    return build_verifier(Settings(BETTER_AUTH_URL=jwks_issuer.base_url, TOKEN_CACHE_SIZE=0))  # type: ignore[call-arg]
-
-
-def reason(verifier: TokenVerifier, token: str) -> str:
-    with pytest.raises(AuthError) as refused:
-        asyncio.run(verifier.verify(token))
-    return refused.value.reason
 
 
 def signed(issuer: TokenIssuer, header: dict[str, Any], **claims: Any) -> str:
@@ -43,17 +33,17 @@ def signed(issuer: TokenIssuer, header: dict[str, Any], **claims: Any) -> str:
 
 @pytest.mark.req("ERR-401-REASON", "AUTH-HEADER-PARSING")
 def test_a_token_over_the_length_limit_is_too_long(jwks_verifier):
-    assert reason(jwks_verifier, "a" * (MAX_TOKEN_CHARS + 1)) == "token too long"
+    assert refusal(jwks_verifier, "a" * (MAX_TOKEN_CHARS + 1)) == "token too long"
 
 
 @pytest.mark.req("ERR-401-REASON", "AUTH-HEADER-PARSING")
 def test_a_token_at_the_length_limit_is_parsed(jwks_verifier):
-    assert reason(jwks_verifier, "a" * MAX_TOKEN_CHARS) == "malformed token"
+    assert refusal(jwks_verifier, "a" * MAX_TOKEN_CHARS) == "malformed token"
 
 
 @pytest.mark.req("ERR-401-REASON", "AUTH-ALG-ALLOWLIST")
 def test_an_hmac_token_against_eddsa_keys_is_an_algorithm_not_allowed(jwks_verifier):
-    assert reason(jwks_verifier, hmac_token({"alg": "HS256", "typ": "JWT"}, {"sub": "x"}, b"k")) == (
+    assert refusal(jwks_verifier, hmac_token({"alg": "HS256", "typ": "JWT"}, {"sub": "x"}, b"k")) == (
         "algorithm not allowed"
     )
 
@@ -62,25 +52,25 @@ def test_an_hmac_token_against_eddsa_keys_is_an_algorithm_not_allowed(jwks_verif
 def test_a_crit_header_is_an_unsupported_critical_header(jwks_verifier, jwks_issuer):
     # PyJWT itself refuses unknown extensions; "b64" (RFC 7797) it knows, so the verifier's own refusal is the one met.
     token = signed(jwks_issuer, {"crit": ["b64"], "b64": True})
-    assert reason(jwks_verifier, token) == "unsupported critical header"
+    assert refusal(jwks_verifier, token) == "unsupported critical header"
 
 
 @pytest.mark.req("ERR-401-REASON", "AUTH-KEY-INJECTION")
 @pytest.mark.parametrize("kid", ["", "k" * (MAX_KID_CHARS + 1)], ids=["empty", "too-long"])
 def test_an_empty_or_overlong_kid_is_a_missing_or_invalid_key_id(jwks_verifier, jwks_issuer, kid):
-    assert reason(jwks_verifier, signed(jwks_issuer, {"kid": kid})) == "missing or invalid key id"
+    assert refusal(jwks_verifier, signed(jwks_issuer, {"kid": kid})) == "missing or invalid key id"
 
 
 @pytest.mark.req("ERR-401-REASON", "AUTH-KEY-INJECTION")
 @pytest.mark.parametrize("kid", [None, 7], ids=["null", "numeric"])
 def test_a_kid_that_is_not_a_string_is_a_malformed_token(jwks_verifier, jwks_issuer, kid):
-    assert reason(jwks_verifier, signed(jwks_issuer, {"kid": kid})) == "malformed token"
+    assert refusal(jwks_verifier, signed(jwks_issuer, {"kid": kid})) == "malformed token"
 
 
 @pytest.mark.req("ERR-401-REASON", "AUTH-KEY-INJECTION")
 @pytest.mark.parametrize("kid", ["unknown", "k" * MAX_KID_CHARS], ids=["unknown", "at-the-length-limit"])
 def test_a_well_formed_kid_that_is_not_published_is_an_unknown_signing_key(jwks_verifier, jwks_issuer, kid):
-    assert reason(jwks_verifier, signed(jwks_issuer, {"kid": kid})) == "unknown signing key"
+    assert refusal(jwks_verifier, signed(jwks_issuer, {"kid": kid})) == "unknown signing key"
 
 
 @dataclass
@@ -102,58 +92,58 @@ def test_a_key_used_with_another_allowed_algorithm_is_an_algorithm_mismatch(jwks
     settings = Settings(BETTER_AUTH_URL=jwks_issuer.base_url, JWT_ALGORITHMS="ES256,ES384")  # type: ignore[call-arg]
     # Never signed: the key's own algorithm is compared with the header's before any signature is checked.
     token = f"{unsigned({'alg': 'ES384', 'kid': key.kid}, jwks_issuer.claims('u'))}.c2ln"
-    assert reason(build_verifier(settings), token) == "algorithm does not match key"
+    assert refusal(build_verifier(settings), token) == "algorithm does not match key"
 
 
 @pytest.mark.req("ERR-401-REASON", "AUTH-SIGNATURE")
 def test_a_signature_from_another_key_is_a_failed_signature(jwks_verifier, jwks_issuer):
     payload = jwks_issuer.claims("u")
     forged = eddsa_token({"kid": jwks_issuer.current_key.kid}, payload, Ed25519PrivateKey.generate())
-    assert reason(jwks_verifier, forged) == "signature verification failed"
+    assert refusal(jwks_verifier, forged) == "signature verification failed"
 
 
 @pytest.mark.req("ERR-401-REASON", "AUTH-TIME")
 def test_a_token_expired_beyond_the_leeway_is_expired(jwks_verifier, jwks_issuer):
-    assert reason(jwks_verifier, jwks_issuer.mint("u", exp=int(time.time()) - 120)) == "token expired"
+    assert refusal(jwks_verifier, jwks_issuer.mint("u", exp=int(time.time()) - 120)) == "token expired"
 
 
 @pytest.mark.req("ERR-401-REASON", "AUTH-TIME")
 @pytest.mark.parametrize("claim", ["nbf", "iat"])
 def test_a_token_from_the_future_is_not_yet_valid(jwks_verifier, jwks_issuer, claim):
-    assert reason(jwks_verifier, jwks_issuer.mint("u", **{claim: int(time.time()) + 600})) == "token not yet valid"
+    assert refusal(jwks_verifier, jwks_issuer.mint("u", **{claim: int(time.time()) + 600})) == "token not yet valid"
 
 
 @pytest.mark.req("ERR-401-REASON", "AUTH-ISS-AUD")
 def test_an_issuer_that_is_only_a_prefix_is_a_wrong_issuer(jwks_verifier, jwks_issuer):
-    assert reason(jwks_verifier, jwks_issuer.mint("u", iss=jwks_issuer.base_url[:-1])) == "wrong issuer"
+    assert refusal(jwks_verifier, jwks_issuer.mint("u", iss=jwks_issuer.base_url[:-1])) == "wrong issuer"
 
 
 @pytest.mark.req("ERR-401-REASON", "AUTH-ISS-AUD")
 def test_an_audience_list_without_ours_is_a_wrong_audience(jwks_verifier, jwks_issuer):
-    assert reason(jwks_verifier, jwks_issuer.mint("u", aud=["https://other.example"])) == "wrong audience"
+    assert refusal(jwks_verifier, jwks_issuer.mint("u", aud=["https://other.example"])) == "wrong audience"
 
 
 @pytest.mark.req("ERR-401-REASON", "AUTH-REQUIRED-CLAIMS")
 @pytest.mark.parametrize("claim", ["exp", "iat", "sub", "iss", "aud"])
 def test_a_token_without_a_required_claim_is_a_missing_claim(jwks_verifier, jwks_issuer, claim):
-    assert reason(jwks_verifier, jwks_issuer.mint("u", drop=(claim,))) == "missing claim"
+    assert refusal(jwks_verifier, jwks_issuer.mint("u", drop=(claim,))) == "missing claim"
 
 
 @pytest.mark.req("ERR-401-REASON", "AUTH-ANY-FAILURE-401")
 def test_a_payload_that_is_not_an_object_is_an_invalid_token(jwks_verifier, jwks_issuer):
     token = eddsa_token({"kid": jwks_issuer.current_key.kid}, b"[1, 2]", jwks_issuer.current_key.private)
-    assert reason(jwks_verifier, token) == "invalid token"
+    assert refusal(jwks_verifier, token) == "invalid token"
 
 
 @pytest.mark.req("ERR-401-REASON", "AUTH-TIME")
 def test_a_string_exp_is_an_invalid_time_claim(jwks_verifier, jwks_issuer):
     # PyJWT int()s a numeric string and would accept it; RFC 7519 wants a JSON number.
-    assert reason(jwks_verifier, jwks_issuer.mint("u", exp=str(int(time.time()) + 600))) == "invalid time claim"
+    assert refusal(jwks_verifier, jwks_issuer.mint("u", exp=str(int(time.time()) + 600))) == "invalid time claim"
 
 
 @pytest.mark.req("ERR-401-REASON", "AUTH-REQUIRED-CLAIMS")
 def test_an_empty_subject_is_an_invalid_subject(jwks_verifier, jwks_issuer):
-    assert reason(jwks_verifier, jwks_issuer.mint("")) == "invalid subject"
+    assert refusal(jwks_verifier, jwks_issuer.mint("")) == "invalid subject"
 
 
 @pytest.mark.req("AUTH-SECRET", "AUTH-ISS-AUD")

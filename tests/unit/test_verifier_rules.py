@@ -14,6 +14,7 @@ import pytest
 from backend.auth.principal import Principal
 from backend.auth.verifier import MAX_NUMERIC_DATE, AuthError, StaticKeyVerifier
 from backend.db.models import USER_ID_MAX
+from tests.unit.conftest import FakeClock
 
 SECRET = b"0123456789abcdef0123456789abcdef"
 
@@ -128,40 +129,35 @@ def test_non_string_email_and_name_claims_are_dropped() -> None:
     assert (principal.email, principal.name) == (None, None)
 
 
-class StoppedClock:
-    """Real time, frozen at construction, moved only by the test (PyJWT still checks exp against real time)."""
-
-    def __init__(self) -> None:
-        self.now = float(int(time.time()))
-
-    def __call__(self) -> float:
-        return self.now
+def real_time_clock() -> FakeClock:
+    """Frozen at the current second: PyJWT still checks exp and iat against time.time()."""
+    return FakeClock(float(int(time.time())))
 
 
 @pytest.mark.req("AUTH-TIME")
 def test_a_cached_token_is_verified_again_at_the_instant_its_cache_entry_ends() -> None:
-    clock = StoppedClock()
+    clock = real_time_clock()
     verifier, a = make_verifier(cache_size=4, clock=clock), token()
     assert lookups_for(verifier, a) == 1
-    clock.now += 299  # cache_seconds is 300
+    clock.advance(299)  # cache_seconds is 300
     assert lookups_for(verifier, a) == 0
-    clock.now += 1
+    clock.advance(1)
     assert lookups_for(verifier, a) == 1
 
 
 @pytest.mark.req("AUTH-TIME")
 def test_a_token_within_the_leeway_of_its_exp_is_still_served_from_the_cache() -> None:
-    clock = StoppedClock()
+    clock = real_time_clock()
     verifier = make_verifier(cache_size=4, leeway_seconds=30, clock=clock)
     soon_expiring = token(exp=int(clock.now) + 5)
     assert lookups_for(verifier, soon_expiring) == 1
-    clock.now += 20  # past exp, within the leeway: cached until exp + leeway
+    clock.advance(20)  # past exp, within the leeway: cached until exp + leeway
     assert lookups_for(verifier, soon_expiring) == 0
 
 
 @pytest.mark.req("AUTH-TIME")
 def test_an_iat_exactly_at_now_plus_the_leeway_is_accepted() -> None:
-    clock = StoppedClock()
+    clock = real_time_clock()
     now = int(clock.now)
     verifier = make_verifier(clock=clock)
     principal = verify(verifier, token(iat=now, exp=now + 600))
@@ -172,7 +168,7 @@ def test_an_iat_exactly_at_now_plus_the_leeway_is_accepted() -> None:
 def test_an_iat_in_the_future_of_the_verifiers_own_clock_is_not_yet_valid() -> None:
     # PyJWT checks iat against time.time(); the verifier checks it again against its own clock, so an injected (or
     # corrected) clock is honoured too.
-    clock = StoppedClock()
+    clock = real_time_clock()
     clock.now -= 100
     now = int(time.time())
     with pytest.raises(AuthError) as refused:

@@ -6,32 +6,16 @@ the test that depends on it.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from backend.auth.dev_keys import load_or_create_dev_key, mint_dev_token
-from backend.auth.principal import Principal
 from backend.auth.verifier import AuthError, JwksVerifier, TokenVerifier, build_verifier
 from backend.settings import Settings
 from tests.support.issuer import TokenIssuer
-
-
-def verify(verifier: TokenVerifier, token: str) -> Principal:
-    return asyncio.run(verifier.verify(token))
-
-
-def refusal(verifier: TokenVerifier, token: str) -> str:
-    with pytest.raises(AuthError) as refused:
-        verify(verifier, token)
-    return refused.value.reason
-
-
-@pytest.fixture
-def jwks_verifier(jwks_issuer: TokenIssuer) -> TokenVerifier:
-    return build_verifier(Settings(BETTER_AUTH_URL=jwks_issuer.base_url))  # type: ignore[call-arg]
+from tests.unit.conftest import refusal, verify
 
 
 @pytest.mark.req("AUTH-JWKS-CACHE")
