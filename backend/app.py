@@ -61,9 +61,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_error_handlers(app)
     install_openapi(app, [TaskWrite, CompletionUpdate])
-    app.include_router(health.router)
-    document_bearer_auth(tasks_routes.router)
-    app.include_router(tasks_routes.router)
+    for router in (health.router, tasks_routes.router):
+        document_bearer_auth(router)  # any route that authenticates is documented as needing the bearer token
+        app.include_router(router)
 
     # Added last = outermost: request ids wrap everything, including CORS preflights and 413s.
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
