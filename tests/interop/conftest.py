@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 
@@ -26,6 +27,8 @@ REFETCH_COOLDOWN_SECONDS = 1.0
 @pytest.fixture(scope="session")
 def node_project() -> None:
     reason = better_auth.node_missing_reason()
+    if reason and os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI must run them, not skip them)")
     if reason:
         pytest.skip(reason)
     better_auth.install()
