@@ -7,31 +7,20 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import httpx
-
+from harness.net import free_port, wait_ready
 from loadtests.tokens import DEV_KID, write_private_key
 
 # Server configuration a caller's shell might carry that must not leak into a load-test server.
 _SCRUBBED = ("BETTER_AUTH_URL", "BETTER_AUTH_SECRET", "DATABASE_URL", "TODO_DATA_DIR", "TODO_ENV", "JWT_")
-READY_TIMEOUT_SECONDS = 120.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -54,7 +43,7 @@ def prepare_tokens(
     """jwks: start the harness's issuer (the server's BETTER_AUTH_URL); secret: a shared HS256 secret (a fresh one
     for a local server); dev: the dev-mode key in the server's data directory."""
     if source == "jwks":
-        from tests.support.issuer import TokenIssuer
+        from harness.issuer import TokenIssuer
 
         issuer = TokenIssuer(port=issuer_port).start()
         stack.callback(issuer.stop)
@@ -85,20 +74,6 @@ def prepare_tokens(
             },
         )
     raise ValueError(f"unknown token source {source!r}")
-
-
-def wait_ready(url: str, process: subprocess.Popen[bytes] | None, timeout: float = READY_TIMEOUT_SECONDS) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"the server exited with {process.returncode} before it was ready")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    raise RuntimeError(f"{url}/readyz did not answer 200 within {timeout:.0f} s")
 
 
 class LocalStack:

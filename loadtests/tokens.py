@@ -4,7 +4,7 @@ The runner describes the source in LOADTEST_* environment variables, so every Lo
 workers, workers on other machines) mints its own tokens without talking to anything:
 
 - jwks / dev: LOADTEST_SIGNING_KEY (an Ed25519 private key, PEM), LOADTEST_KID, LOADTEST_ISSUER (iss and aud).
-  jwks is the harness's own issuer (tests/support/issuer.py) that the server trusts through BETTER_AUTH_URL;
+  jwks is the harness's own issuer (harness/issuer.py) that the server trusts through BETTER_AUTH_URL;
   dev is the server's dev-mode key in its TODO_DATA_DIR (kid and issuer "todo-api-dev").
 - secret: LOADTEST_JWT_SECRET (the server's BETTER_AUTH_SECRET, HS256), optional LOADTEST_ISSUER/LOADTEST_AUDIENCE.
 """

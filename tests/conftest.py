@@ -22,12 +22,13 @@ from backend.app import create_app
 from backend.db.engine import build_engine
 from backend.db.migrate import upgrade
 from backend.settings import Settings
-from tests.support.database import database_url, janitor_for, server_url
-from tests.support.issuer import TokenIssuer
-from tests.support.target import CreatedUsers
-from tests.support.users import ApiUser, UserFactory, new_user_id
+from harness.cleanup import CreatedUsers
+from harness.database import database_url, janitor_for, server_url
+from harness.inprocess import make_settings
+from harness.issuer import TokenIssuer
+from harness.users import ApiUser, UserFactory, new_user_id
 
-pytest_plugins = ["pytester", "tests.support.traceability", "tests.support.spec.fixtures"]
+pytest_plugins = ["pytester", "harness.spec.traceability", "harness.spec.fixtures"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -88,20 +89,6 @@ def worker_database_url(worker_id: str) -> Iterator[str]:
     upgrade(url)
     yield url
     janitor.drop()
-
-
-def make_settings(database_url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "DATABASE_URL": database_url,
-        "TODO_ENV": "test",
-        "TODO_LOG_LEVEL": "WARNING",
-        "DB_POOL_SIZE": 5,
-        "DB_POOL_TIMEOUT_SECONDS": 2,
-        "DB_CONNECT_TIMEOUT_SECONDS": 2,
-        "JWKS_TIMEOUT_SECONDS": 1,
-        **overrides,
-    }
-    return Settings(**values)
 
 
 @pytest.fixture(scope="session")

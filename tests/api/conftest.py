@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from backend.app import create_app
 from backend.settings import Settings
-from tests.support.live_server import LiveServer
+from harness.net import LiveServer
 
 AppClientFactory = Callable[[Settings], TestClient]
 

@@ -11,9 +11,9 @@ from pydantic import ValidationError
 from backend import cli
 from backend.auth.dev_keys import load_or_create_dev_key, mint_dev_token
 from backend.settings import AuthMode
-from tests.api.problems import assert_problem
-from tests.conftest import make_settings
-from tests.support.users import new_user_id
+from harness.inprocess import make_settings
+from harness.problems import assert_problem
+from harness.users import new_user_id
 
 SECRET = "s3cret-" * 6  # 42 bytes
 AUTH_ENV = ("BETTER_AUTH_URL", "BETTER_AUTH_SECRET", "JWT_JWKS_URL", "JWT_ISSUER", "JWT_AUDIENCE", "JWT_ALGORITHMS")

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from tests.support.users import create_task
+from harness.users import create_task
 
 T = TypeVar("T")
 

@@ -18,8 +18,8 @@ from backend.db import models  # noqa: F401 - registers the tables on the metada
 from backend.db.migrate import downgrade, upgrade
 from backend.db.urls import normalize_database_url
 from backend.tasks import repository
-from tests.support.database import fresh_database
-from tests.support.users import ApiUser, new_user_id
+from harness.database import fresh_database
+from harness.users import ApiUser, new_user_id
 
 INDEXES = {
     "ix_tasks_user_created": ["user_id", "created_at", "id"],

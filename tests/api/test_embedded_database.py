@@ -12,7 +12,7 @@ from backend.db import embedded
 from backend.db.engine import build_engine
 from backend.db.migrate import alembic_config
 from backend.settings import Settings
-from tests.support.users import ApiUser, create_task, new_user_id
+from harness.users import ApiUser, create_task, new_user_id
 
 
 @pytest.mark.inprocess

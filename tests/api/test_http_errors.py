@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.api.problems import assert_problem
-from tests.conftest import make_settings
-from tests.support.users import create_task, list_all
+from harness.inprocess import make_settings
+from harness.problems import assert_problem
+from harness.users import create_task, list_all
 
 LIMIT = 64 * 1024
 LEAK_MARKERS = ("Traceback", "psycopg", "OperationalError", "sqlalchemy", "SELECT", "INSERT", "127.0.0.1:1")

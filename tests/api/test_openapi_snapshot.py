@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from tests.support.spec import openapi
+from harness.spec import openapi
 
 
 @pytest.mark.req("API-OPENAPI-SNAPSHOT")

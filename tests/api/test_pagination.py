@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.target import delete_all_tasks
-from tests.support.users import ApiUser, create_task
+from harness.cleanup import delete_all_tasks
+from harness.users import ApiUser, create_task
 
 SORTS = ["created_at", "-created_at", "updated_at", "-updated_at", "title", "-title"]
 

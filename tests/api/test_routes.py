@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from tests.support.users import create_task, list_all
+from harness.users import create_task, list_all
 
 TASK_FIELDS = {"id", "title", "description", "completed", "created_at", "updated_at", "completed_at"}
 

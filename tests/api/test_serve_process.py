@@ -12,8 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from loadtests.stack import wait_ready
-from tests.support.live_server import free_port
+from harness.net import free_port, wait_ready
 
 
 def _postgres_of(data_dir: Path) -> list[psutil.Process]:

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tests.support.spec.openapi import SNAPSHOT
-from tests.support.spec.taxonomy import load_taxonomy, params, run_case
+from harness.spec.openapi import SNAPSHOT
+from harness.spec.taxonomy import load_taxonomy, params, run_case
 
 
 @pytest.mark.parametrize("case", params("api"))

@@ -9,10 +9,10 @@ import json
 
 import pytest
 
-from tests.support.spec import ROOT
-from tests.support.spec.catalogue import RENDER_COMMAND, REQUIREMENTS_MD, load_catalogue, render_markdown
+from harness import ROOT
+from harness.spec.catalogue import RENDER_COMMAND, REQUIREMENTS_MD, load_catalogue, render_markdown
 
-PLUGIN = ("-p", "tests.support.traceability", "-p", "no:cacheprovider")
+PLUGIN = ("-p", "harness.spec.traceability", "-p", "no:cacheprovider")
 
 
 @pytest.mark.req("SPEC-CATALOGUE")

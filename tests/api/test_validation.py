@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.api.problems import error_fields
-from tests.support.users import ApiUser, create_task, list_all
+from harness.problems import error_fields
+from harness.users import ApiUser, create_task, list_all
 
 READ_ONLY_FIELDS = ["id", "user_id", "owner", "created_at", "updated_at", "completed_at", "completed", "priority"]
 BAD_TITLES: list[Any] = ["", "   ", "\t\n ", "x" * 201, "a\x00b", 123, None, True, ["a"], {"text": "a"}]

@@ -14,11 +14,11 @@ from sqlalchemy.engine import make_url
 
 from backend.app import create_app
 from backend.db.engine import build_engine
-from tests.conftest import make_settings
-from tests.interop import better_auth
-from tests.interop.better_auth import BetterAuthServer
-from tests.support.database import janitor_for, server_url
-from tests.support.users import ApiUser
+from harness import better_auth
+from harness.better_auth import BetterAuthServer
+from harness.database import janitor_for, server_url
+from harness.inprocess import make_settings
+from harness.users import ApiUser
 
 # Short, so the rotation test can wait it out; production keeps the 30 s default.
 REFETCH_COOLDOWN_SECONDS = 1.0

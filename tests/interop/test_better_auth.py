@@ -10,10 +10,9 @@ import jwt
 import pytest
 from sqlalchemy import Engine, text
 
-from tests.interop import better_auth
-from tests.interop.better_auth import BetterAuthServer
-from tests.interop.conftest import REFETCH_COOLDOWN_SECONDS
-from tests.support.users import create_task, list_all
+from harness import better_auth
+from harness.better_auth import BetterAuthServer
+from harness.users import create_task, list_all
 
 LEAK_MARKERS = ("Traceback", "psycopg", "sqlalchemy", "SELECT ", "jwt.exceptions", "Error:")
 
@@ -120,7 +119,8 @@ def test_better_auth_key_rotation_is_picked_up_without_restart(better_auth_serve
 
     assert better_auth.kid_of(after) != better_auth.kid_of(before)
     assert {better_auth.kid_of(before), better_auth.kid_of(after)} <= better_auth_server.jwks_kids()
-    time.sleep(REFETCH_COOLDOWN_SECONDS)  # the unknown-kid refetch is rate limited; wait out the cooldown
+    # The unknown-kid refetch is rate limited: wait out the cooldown.
+    time.sleep(api.app.state.settings.jwks_refetch_cooldown_seconds)
     for token in (after, before):  # the new key is fetched; the old one, still published, keeps working
         assert api.get(f"/api/{user_id}/tasks", headers={"Authorization": f"Bearer {token}"}).status_code == 200
 

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from backend.app import create_app
-from tests.conftest import make_settings
-from tests.support.live_server import LiveServer
+from harness.inprocess import make_settings
+from harness.net import LiveServer
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "load-test-secret-0123456789abcdef0123456789"
@@ -29,6 +29,12 @@ class RunResult:
 
 
 Runner = Callable[..., RunResult]
+
+
+@pytest.fixture
+def load_secret() -> str:
+    """The HS256 secret the live server trusts (the runner gets it as --jwt-secret)."""
+    return SECRET
 
 
 @pytest.fixture

@@ -12,13 +12,12 @@ import yaml
 
 from backend.tasks import repository
 from loadtests.slo import SLO_FILE
-from tests.load.conftest import SECRET, Runner
 
 pytestmark = pytest.mark.inprocess
 
 
 @pytest.mark.req("LOAD-SLO", "LOAD-ISOLATION")
-def test_a_smoke_run_that_holds_its_slos_exits_zero_with_every_journey_checked(run_profile: Runner):
+def test_a_smoke_run_that_holds_its_slos_exits_zero_with_every_journey_checked(run_profile):
     result = run_profile()
     assert result.code == 0, result.output
     assert result.summary["passed"] is True
@@ -30,7 +29,7 @@ def test_a_smoke_run_that_holds_its_slos_exits_zero_with_every_journey_checked(r
 
 
 @pytest.mark.req("LOAD-SLO")
-def test_a_breached_budget_exits_non_zero_and_names_the_breach(run_profile: Runner, tmp_path: Path):
+def test_a_breached_budget_exits_non_zero_and_names_the_breach(run_profile, tmp_path: Path):
     document = yaml.safe_load(SLO_FILE.read_text())
     document["budgets"]["ci"]["default"] = {"p95_ms": 0, "p99_ms": 100000, "error_ratio": 1.0}
     impossible = tmp_path / "slo.yaml"
@@ -44,10 +43,10 @@ def test_a_breached_budget_exits_non_zero_and_names_the_breach(run_profile: Runn
 
 @pytest.mark.req("LOAD-ISOLATION", "LOAD-SLO")
 def test_a_server_that_leaks_another_users_tasks_fails_the_run_as_an_isolation_breach(
-    run_profile: Runner, live_url: str, monkeypatch: pytest.MonkeyPatch
+    run_profile, live_url: str, load_secret: str, monkeypatch: pytest.MonkeyPatch
 ):
     victim = "victim-of-a-leak"
-    token = jwt.encode({"sub": victim, "iat": 1, "exp": 2**31}, SECRET, algorithm="HS256")
+    token = jwt.encode({"sub": victim, "iat": 1, "exp": 2**31}, load_secret, algorithm="HS256")
     created = httpx.post(
         f"{live_url}/api/{victim}/tasks", json={"title": "private"}, headers={"Authorization": f"Bearer {token}"}
     )

@@ -9,10 +9,10 @@ import time
 import httpx
 import pytest
 
-from tests.resilience.conftest import assert_no_write_lost_or_invented, cluster_app, report
-from tests.resilience.load import CLIENT_TIMEOUT_SECONDS, WriteLoad
-from tests.support.issuer import TokenIssuer
-from tests.support.live_server import LiveServer
+from harness.issuer import TokenIssuer
+from harness.net import LiveServer
+from harness.resilience.faults import assert_no_write_lost_or_invented, cluster_app, report
+from harness.resilience.load import CLIENT_TIMEOUT_SECONDS, WriteLoad
 
 LOAD_USERS = 4
 RECOVERY_BUDGET_SECONDS = 5.0

@@ -16,12 +16,12 @@ from sqlalchemy.engine import URL
 
 from backend.app import create_app
 from backend.db.migrate import upgrade
-from tests.conftest import make_settings
-from tests.resilience.conftest import report
-from tests.resilience.load import WriteLoad
-from tests.resilience.pgbouncer import PgBouncer
-from tests.support.database import database_url, janitor_for, server_url
-from tests.support.live_server import LiveServer
+from harness.database import database_url, janitor_for, server_url
+from harness.inprocess import make_settings
+from harness.net import LiveServer
+from harness.resilience.faults import report
+from harness.resilience.load import WriteLoad
+from harness.resilience.pgbouncer import PgBouncer
 
 CLIENTS = 6
 REQUESTS_PER_CLIENT = 40

@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.security.checks import assert_no_leak, assert_problem
-from tests.security.conftest import Owner, TableSnapshot, Victim
-from tests.support.users import ApiUser, list_all
+from harness.checks import assert_no_leak, assert_problem
+from harness.scenes import Owner, TableSnapshot, Victim
+from harness.users import ApiUser, list_all
 
 MAX_BODY = 64 * 1024
 TIMESTAMP = "2000-01-01T00:00:00Z"

@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.security.conftest import Victim
-from tests.security.task_routes import ITEM_ROUTES, TaskRoute
-from tests.support.users import ApiUser, UserFactory, create_task
+from harness.scenes import Victim
+from harness.task_routes import ITEM_ROUTES, TaskRoute
+from harness.users import ApiUser, UserFactory, create_task
 
 # Per-response by nature: the request id, the clock, and the length (which carries the two above).
 VARYING_HEADERS = {"x-request-id", "date", "content-length"}

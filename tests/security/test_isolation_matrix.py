@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.security.checks import assert_no_leak, assert_problem
-from tests.security.conftest import Owner, TableSnapshot, Victim
-from tests.security.task_routes import ITEM_ROUTES, ROUTES, TaskRoute
-from tests.support.users import ApiUser, list_all
+from harness.checks import assert_no_leak, assert_problem
+from harness.scenes import Owner, TableSnapshot, Victim
+from harness.task_routes import ITEM_ROUTES, ROUTES, TaskRoute
+from harness.users import ApiUser, list_all
 
 # (victim, intruder) -> (whose token, whose path, which task id)
 Aim = Callable[[Victim, Owner], tuple[ApiUser, ApiUser, int]]

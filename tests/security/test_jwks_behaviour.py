@@ -12,12 +12,12 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.security.checks import INVALID_TOKEN, assert_refused
-from tests.security.forge import eddsa_token, hmac_token
-from tests.security.listener import Listener
-from tests.support.issuer import SigningKey, TokenIssuer
-from tests.support.live_server import LiveServer
-from tests.support.users import new_user_id
+from harness.checks import INVALID_TOKEN, assert_refused
+from harness.forge import eddsa_token, hmac_token
+from harness.issuer import SigningKey, TokenIssuer
+from harness.listener import Listener
+from harness.net import LiveServer
+from harness.users import new_user_id
 
 pytestmark = pytest.mark.inprocess
 

@@ -15,10 +15,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
-from tests.security.conftest import Minter, Victim
-from tests.security.forge import eddsa_token
-from tests.security.listener import Listener
-from tests.support.issuer import SigningKey
+from harness.forge import eddsa_token
+from harness.issuer import SigningKey
+from harness.listener import Listener
+from harness.scenes import Victim
+from harness.tokens import Minter
 
 pytestmark = pytest.mark.usefixtures("jwks_mode")
 

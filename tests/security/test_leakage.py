@@ -10,10 +10,11 @@ import pytest
 from fastapi import Request
 from fastapi.testclient import TestClient
 
-from tests.security.checks import assert_no_leak, assert_problem
-from tests.security.conftest import Minter, Victim, make_victim
-from tests.support.issuer import TokenIssuer
-from tests.support.users import ApiUser, UserFactory, new_user_id
+from harness.checks import assert_no_leak, assert_problem
+from harness.issuer import TokenIssuer
+from harness.scenes import Victim, make_victim
+from harness.tokens import Minter
+from harness.users import ApiUser, UserFactory, new_user_id
 
 LEAK_SECRET = "leak-canary-secret-0123456789abcdef0123456789"
 ClientFactory = Callable[..., TestClient]

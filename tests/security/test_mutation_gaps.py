@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.support.users import ApiUser
+from harness.users import ApiUser
 
 
 @pytest.mark.req("ERR-403")

@@ -14,9 +14,9 @@ import pytest
 from fastapi import FastAPI
 from starlette.routing import Route
 
-from tests.security.checks import REALM_ONLY, assert_no_leak
-from tests.security.conftest import TableSnapshot, Victim
-from tests.support.users import UserFactory
+from harness.checks import REALM_ONLY, assert_no_leak
+from harness.scenes import TableSnapshot, Victim
+from harness.users import UserFactory
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 TASK_ENDPOINTS = frozenset(

@@ -12,11 +12,12 @@ import pytest
 from pydantic import ValidationError
 
 from backend.settings import Settings
-from tests.security.conftest import Minter, Victim, make_victim
-from tests.security.forge import hmac_token
-from tests.support.issuer import TokenIssuer
-from tests.support.target import delete_all_tasks
-from tests.support.users import ApiUser, new_user_id
+from harness.cleanup import delete_all_tasks
+from harness.forge import hmac_token
+from harness.issuer import TokenIssuer
+from harness.scenes import Victim, make_victim
+from harness.tokens import Minter
+from harness.users import ApiUser, new_user_id
 
 IN_PROCESS_SECRET = "in-process-secret-mode-test-secret-0123456789"
 # Better Auth's published fallback (src/utils/constants.ts DEFAULT_SECRET) and its pre-1.0 value.

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from tests.support.target import delete_all_tasks
-from tests.support.users import ApiUser, UserFactory, list_all
+from harness.cleanup import delete_all_tasks
+from harness.users import ApiUser, UserFactory, list_all
 
 USERS = 3
 NOT_FOUND_KEYS = {"type", "title", "status", "detail", "instance", "request_id"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.spec.taxonomy import params, run_case
+from harness.spec.taxonomy import params, run_case
 
 
 @pytest.mark.parametrize("case", params("security"))

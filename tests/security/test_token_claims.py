@@ -8,7 +8,8 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.security.conftest import Minter, Victim
+from harness.scenes import Victim
+from harness.tokens import Minter
 
 TokenCase = Callable[[Minter, str], str]
 LEEWAY = 30

@@ -7,8 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.security.conftest import Minter, Victim
-from tests.security.forge import (
+from harness.forge import (
     HMAC_ALGORITHMS,
     RENDERINGS,
     assemble,
@@ -19,6 +18,8 @@ from tests.security.forge import (
     segments,
     with_segment,
 )
+from harness.scenes import Victim
+from harness.tokens import Minter
 
 TokenCase = Callable[[Minter, str], str]
 

@@ -7,9 +7,10 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.security.checks import REALM_ONLY
-from tests.security.conftest import Minter, Victim
-from tests.security.forge import b64url, b64url_json, segments, with_segment
+from harness.checks import REALM_ONLY
+from harness.forge import b64url, b64url_json, segments, with_segment
+from harness.scenes import Victim
+from harness.tokens import Minter
 
 HeaderCase = Callable[[str], list[tuple[str, str]]]
 

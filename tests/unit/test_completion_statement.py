@@ -14,8 +14,8 @@ from sqlalchemy import Boolean, bindparam, select
 from backend.tasks import repository
 from backend.tasks.repository import tasks
 from backend.tasks.schemas import TaskWrite
-from tests.support.users import new_user_id
-from tests.unit.conftest import Repository
+from harness.calls import Repository
+from harness.users import new_user_id
 
 
 def set_statement() -> str:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from backend.auth.jwks import MAX_JWKS_BYTES, JwksKeyStore, SigningKeyNotFoundError
-from tests.support.issuer import SigningKey
+from harness.issuer import SigningKey
 
 KEY = SigningKey(kid="fetch-key")
 JWKS_PATH = "/jwks"

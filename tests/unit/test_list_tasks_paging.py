@@ -8,8 +8,8 @@ import pytest
 from backend.tasks import repository
 from backend.tasks.pagination import Cursor, SortOrder, StatusFilter
 from backend.tasks.schemas import TaskWrite
-from tests.support.users import new_user_id
-from tests.unit.conftest import Repository
+from harness.calls import Repository
+from harness.users import new_user_id
 
 
 def titles(repo: Repository, user: str, limit: int, after: Cursor | None = None) -> list[str]:

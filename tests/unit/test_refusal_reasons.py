@@ -18,9 +18,9 @@ from jwt.algorithms import ECAlgorithm
 
 from backend.auth.verifier import MAX_KID_CHARS, MAX_TOKEN_CHARS, build_verifier
 from backend.settings import Settings
-from tests.security.forge import eddsa_token, hmac_token, unsigned
-from tests.support.issuer import TokenIssuer
-from tests.unit.conftest import refusal
+from harness.calls import refusal
+from harness.forge import eddsa_token, hmac_token, unsigned
+from harness.issuer import TokenIssuer
 
 SECRET = "0123456789abcdef0123456789abcdef-refusals"
 

@@ -14,8 +14,8 @@ from sqlalchemy import Engine, text
 
 from backend.db.pool import RequestPool, build_pool
 from backend.tasks import repository
-from tests.conftest import make_settings
-from tests.support.users import new_user_id
+from harness.inprocess import make_settings
+from harness.users import new_user_id
 
 
 @pytest.fixture

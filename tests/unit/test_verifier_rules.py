@@ -14,7 +14,7 @@ import pytest
 from backend.auth.principal import Principal
 from backend.auth.verifier import MAX_NUMERIC_DATE, AuthError, StaticKeyVerifier
 from backend.db.models import USER_ID_MAX
-from tests.unit.conftest import FakeClock
+from harness.clock import FakeClock
 
 SECRET = b"0123456789abcdef0123456789abcdef"
 

@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from backend.auth.dev_keys import load_or_create_dev_key, mint_dev_token
 from backend.auth.verifier import AuthError, JwksVerifier, TokenVerifier, build_verifier
 from backend.settings import Settings
-from tests.support.issuer import TokenIssuer
-from tests.unit.conftest import refusal, verify
+from harness.calls import refusal, verify
+from harness.issuer import TokenIssuer
 
 
 @pytest.mark.req("AUTH-JWKS-CACHE")

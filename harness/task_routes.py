@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from tests.support.users import ApiUser
+from harness.users import ApiUser
 
 
 @dataclass(frozen=True)

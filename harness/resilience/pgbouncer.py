@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 from sqlalchemy.engine import URL
 
-from tests.support.live_server import free_port
+from harness.net import free_port
 
 INSTALLER = Path(__file__).with_name("install_pgbouncer.sh")
 BUILDER = Path(__file__).with_name("build_pgbouncer.sh")

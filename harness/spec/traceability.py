@@ -5,7 +5,7 @@
 - After a run that collected tests/unit, tests/api and tests/security in full (no -k/-m/--lf), a requirement with
   no passing test, and no valid evidence in specs/evidence.yaml, fails the session (`--req-gate=on|off` forces it).
 - `--req-json PATH` writes this run's nodeid -> ids -> outcome; `--req-matrix DIR` prints the matrix and writes it
-  to DIR/spec-matrix.{md,html} (see tests/support/spec/matrix.py).
+  to DIR/spec-matrix.{md,html} (see harness/spec/matrix.py).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.spec.catalogue import load_catalogue
-from tests.support.spec.matrix import SUITE_DIRS, Line, Run, build, gaps, render_text, summary, write_reports
+from harness.spec.catalogue import load_catalogue
+from harness.spec.matrix import SUITE_DIRS, Line, Run, build, gaps, render_text, summary, write_reports
 
 MARKER = "req"
 _PROPERTY = "req"

@@ -1,7 +1,7 @@
 """Run a command with TEST_DATABASE_URL pointing at PgBouncer (transaction mode) in front of the test PostgreSQL.
 
-    python -m tests.resilience.pgbouncer_env --prepare-threshold none -- pytest tests/api -n auto -q
-    python -m tests.resilience.pgbouncer_env --pgbouncer build --max-prepared-statements 100 --prepare-threshold 0 \
+    python -m tools.pgbouncer_env --prepare-threshold none -- pytest tests/api -n auto -q
+    python -m tools.pgbouncer_env --pgbouncer build --max-prepared-statements 100 --prepare-threshold 0 \
         -- pytest tests/api -n auto -q
 
 The upstream is TEST_DATABASE_URL's server when set, else the embedded one. The command's own databases (one per
@@ -15,8 +15,8 @@ import os
 import subprocess
 import sys
 
-from tests.resilience.pgbouncer import PgBouncer
-from tests.support.database import server_url
+from harness.database import server_url
+from harness.resilience.pgbouncer import PgBouncer
 
 
 def main(argv: list[str] | None = None) -> int:

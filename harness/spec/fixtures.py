@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.support.issuer import TokenIssuer
-from tests.support.spec.conditions import Scene, minter
-from tests.support.spec.taxonomy import build_scene, clean_up
-from tests.support.users import UserFactory
+from harness.issuer import TokenIssuer
+from harness.spec.conditions import Scene, minter
+from harness.spec.taxonomy import build_scene, clean_up
+from harness.users import UserFactory
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 """Target mode, shown end to end: start `todo-api serve` on a fresh database in each auth mode, run the spec suite
 against it over HTTP with --target-url, check nothing was left behind, stop the server and drop the database.
 
-    python -m tests.support.target_demo                      # both modes, tests/security
-    python -m tests.support.target_demo --mode secret tests/api tests/security -x
+    python -m tools.target                      # both modes, tests/security
+    python -m tools.target --mode secret tests/api tests/security -x
     tox -e target -- --mode jwks
 
 JWKS mode: the server trusts BETTER_AUTH_URL=http://127.0.0.1:<issuer port>, where the pytest run's own issuer
@@ -26,9 +26,8 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 from backend.db.urls import normalize_database_url
-from loadtests.stack import wait_ready
-from tests.support.database import ROOT, fresh_database
-from tests.support.live_server import free_port
+from harness.database import ROOT, fresh_database
+from harness.net import free_port, wait_ready
 
 DEFAULT_PATHS = ["tests/security"]
 

@@ -14,11 +14,11 @@ import httpx
 import pytest
 import yaml
 
-from tests.support.spec import SPECS
-from tests.support.spec.catalogue import load_catalogue
-from tests.support.spec.conditions import CONDITIONS, NEEDS_BODY, Probe, Route, Scene
-from tests.support.target import delete_all_tasks
-from tests.support.users import ApiUser, list_all
+from harness import SPECS
+from harness.cleanup import delete_all_tasks
+from harness.spec.catalogue import load_catalogue
+from harness.spec.conditions import CONDITIONS, NEEDS_BODY, Probe, Route, Scene
+from harness.users import ApiUser, list_all
 
 TAXONOMY_YAML = SPECS / "taxonomy.yaml"
 PROBLEM_TYPE_PREFIX = "urn:todo-api:problem:"
@@ -70,7 +70,7 @@ def _cases(
 ) -> Iterator[Case]:
     condition = row["when"]
     if condition not in CONDITIONS:
-        raise ValueError(f"{suite} row {row}: unknown condition {condition!r} (tests/support/spec/conditions.py)")
+        raise ValueError(f"{suite} row {row}: unknown condition {condition!r} (harness/spec/conditions.py)")
     status = int(row["status"])
     req = [*row["req"], *implied.get("every_row", []), *(implied.get("error_rows", []) if status >= 400 else [])]
     unknown = load_catalogue().unknown(req)
@@ -123,7 +123,7 @@ def params(suite: Suite) -> list[Any]:
 
 
 def build_scene(client: httpx.Client, make_user: Any, mint: Any) -> Scene:
-    from tests.support.users import create_task
+    from harness.users import create_task
 
     owner, intruder = make_user("owner"), make_user("intruder")
     return Scene(

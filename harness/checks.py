@@ -58,7 +58,9 @@ def assert_problem(response: httpx.Response, status: int) -> dict[str, object]:
     return body
 
 
-def assert_refused(response: httpx.Response, token: str | None = None, *, challenge: re.Pattern[str] = INVALID_TOKEN):
+def assert_refused(
+    response: httpx.Response, token: str | None = None, *, challenge: re.Pattern[str] = INVALID_TOKEN
+) -> None:
     """401 problem details, the given RFC 6750 challenge, and nothing of the token echoed back."""
     assert_problem(response, 401)
     assert challenge.fullmatch(response.headers.get("www-authenticate", "")), response.headers

@@ -12,8 +12,7 @@ from pytest_postgresql.janitor import DatabaseJanitor
 from sqlalchemy.engine import URL, make_url
 
 from backend.db.urls import normalize_database_url
-
-ROOT = Path(__file__).resolve().parents[2]
+from harness import ROOT
 
 
 def server_url() -> URL:

@@ -8,16 +8,16 @@ import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import jwt
 from sqlalchemy.engine import URL
 
-from tests.support.live_server import free_port
-from tests.support.users import ApiUser, new_user_id
+from harness import ROOT
+from harness.net import free_port
+from harness.users import ApiUser, new_user_id
 
-PROJECT = Path(__file__).resolve().parents[2] / "interop" / "better-auth"
+PROJECT = ROOT / "interop" / "better-auth"
 START_TIMEOUT_SECONDS = 20
 
 

@@ -9,10 +9,10 @@ from typing import Any
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from backend.settings import Settings
-from tests.support.spec import SPECS
+from harness import SPECS
 
 SNAPSHOT = SPECS / "openapi.json"
-WRITE_COMMAND = "python -m tests.support.spec openapi --write"
+WRITE_COMMAND = "python -m tools.spec openapi --write"
 
 
 class _CodeOnlySettings(Settings):

@@ -1,4 +1,4 @@
-"""`python -m tests.support.spec COMMAND`: render and check the files in specs/, the matrix, the gate's timing."""
+"""`python -m tools.spec COMMAND`: render and check the files in specs/, the matrix, the gate's timing."""
 
 from __future__ import annotations
 
@@ -6,17 +6,17 @@ import argparse
 import sys
 from pathlib import Path
 
-from tests.support.spec import REPORTS, ROOT
+from harness import REPORTS, ROOT
 
 
 def _render(args: argparse.Namespace) -> int:
-    from tests.support.spec.catalogue import REQUIREMENTS_MD, load_catalogue, render_markdown
+    from harness.spec.catalogue import REQUIREMENTS_MD, load_catalogue, render_markdown
 
     text = render_markdown(load_catalogue())
     current = REQUIREMENTS_MD.read_text(encoding="utf-8") if REQUIREMENTS_MD.exists() else ""
     if args.check:
         if text != current:
-            print(f"{REQUIREMENTS_MD.relative_to(ROOT)} is stale: run `python -m tests.support.spec render`")
+            print(f"{REQUIREMENTS_MD.relative_to(ROOT)} is stale: run `python -m tools.spec render`")
             return 1
         return 0
     if text != current:
@@ -26,7 +26,7 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _openapi(args: argparse.Namespace) -> int:
-    from tests.support.spec import openapi
+    from harness.spec import openapi
 
     if args.write:
         changed = openapi.write()
@@ -43,7 +43,7 @@ def _openapi(args: argparse.Namespace) -> int:
 
 
 def _matrix(args: argparse.Namespace) -> int:
-    from tests.support.spec.matrix import SUITE_DIRS, Run, build, gaps, render_text, summary, write_reports
+    from harness.spec.matrix import SUITE_DIRS, Run, build, gaps, render_text, summary, write_reports
 
     paths = args.results or sorted((REPORTS / "spec").glob("*.json"))
     if not paths:
@@ -67,19 +67,19 @@ def _matrix(args: argparse.Namespace) -> int:
 
 
 def _timing(args: argparse.Namespace) -> int:
-    from tests.support.spec.timing import main
+    from tools.timing import main
 
     return main(args.envs, write=args.write)
 
 
 def _mutation(args: argparse.Namespace) -> int:
-    from tests.support.spec.mutation import main
+    from tools.mutation import main
 
     return main(max_children=args.max_children, budget_seconds=args.budget)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.support.spec", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tools.spec", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     render = commands.add_parser("render", help="write specs/requirements.md from specs/requirements.yaml")

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import yaml
 
-from tests.support.spec import SPECS
+from harness import SPECS
 
 REQUIREMENTS_YAML = SPECS / "requirements.yaml"
 REQUIREMENTS_MD = SPECS / "requirements.md"
 EVIDENCE_YAML = SPECS / "evidence.yaml"
-RENDER_COMMAND = "python -m tests.support.spec render"
+RENDER_COMMAND = "python -m tools.spec render"
 
 
 @dataclass(frozen=True)

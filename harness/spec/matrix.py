@@ -1,6 +1,6 @@
 """The traceability matrix: requirement -> tests -> result, from one or more runs' results JSON.
 
-A run's JSON (written by tests/support/traceability.py) is {"suites": [...dirs run in full...], "tests": {nodeid:
+A run's JSON (written by harness/spec/traceability.py) is {"suites": [...dirs run in full...], "tests": {nodeid:
 {"req": [...], "outcome": "passed|failed|error|skipped|xfailed|xpassed"}}}.
 """
 
@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.support.spec import ROOT
-from tests.support.spec.catalogue import Catalogue, load_catalogue, load_evidence
+from harness import ROOT
+from harness.spec.catalogue import Catalogue, load_catalogue, load_evidence
 
 SUITE_DIRS = ("tests/unit", "tests/api", "tests/security")
 _BAD = frozenset({"failed", "error", "xpassed"})

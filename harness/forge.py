@@ -13,7 +13,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from tests.support.issuer import SigningKey
+from harness.issuer import SigningKey
 
 _HMAC_HASHES = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
 HMAC_ALGORITHMS = tuple(_HMAC_HASHES)

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 
-from tests.support.spec import REPORTS, ROOT
+from harness import REPORTS, ROOT
 
 STATS = ROOT / "mutants" / "mutmut-cicd-stats.json"
 _RESULT_LINE = re.compile(r"^\s*(\S+): (survived|no tests|suspicious|not checked)\s*$")

@@ -9,7 +9,7 @@ import subprocess
 import time
 from datetime import UTC, datetime
 
-from tests.support.spec import ROOT, SPECS
+from harness import ROOT, SPECS
 
 TARGET_TESTS_SECONDS = 90  # unit + api + security
 TARGET_GATE_SECONDS = 300  # the whole default `tox`
@@ -37,7 +37,7 @@ def main(envs: list[str], *, write: bool = False) -> int:
     lines = [
         "# Gate timing",
         "",
-        f"Measured {datetime.now(UTC):%Y-%m-%d} by `python -m tests.support.spec timing` on {platform.node()} "
+        f"Measured {datetime.now(UTC):%Y-%m-%d} by `python -m tools.spec timing` on {platform.node()} "
         f"({os.cpu_count()} CPUs), tox env already created.",
         "",
         "| tox env | seconds | exit |",

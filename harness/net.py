@@ -1,13 +1,17 @@
-"""A real uvicorn server in a background thread, for tests that need true concurrency over HTTP."""
+"""Loopback networking for tests and tools: a free port, waiting for a server, and uvicorn in a background thread."""
 
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
+
+READY_TIMEOUT_SECONDS = 120.0
 
 
 def free_port() -> int:
@@ -17,7 +21,29 @@ def free_port() -> int:
         return port
 
 
+def wait_ready(
+    url: str,
+    process: subprocess.Popen[bytes] | None,
+    timeout: float = READY_TIMEOUT_SECONDS,
+    path: str = "/readyz",
+) -> None:
+    """Until `url + path` answers 200; fails early if `process` exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode} before it was ready")
+        try:
+            if httpx.get(f"{url}{path}", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise RuntimeError(f"{url}{path} did not answer 200 within {timeout:.0f} s")
+
+
 class LiveServer:
+    """A real uvicorn server in a background thread, for tests that need true concurrency over HTTP."""
+
     def __init__(self, app: FastAPI) -> None:
         self.port = free_port()
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from tests.support.users import ApiUser
+from harness.users import ApiUser
 
 CLIENT_TIMEOUT_SECONDS = 10.0
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from tests.support.users import ApiUser, list_all
+from harness.users import ApiUser, list_all
 
 
 def delete_all_tasks(client: httpx.Client, user: ApiUser) -> None:

