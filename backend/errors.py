@@ -161,10 +161,11 @@ async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, OperationalError):
         log.warning("database unavailable: %s", type(exc).__name__)
         return _database_unavailable(request)
-    return await _on_unexpected(request, exc)
+    return unexpected_error(request, exc)
 
 
-async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    """A bug: logged with its traceback, answered with a bare 500 that names nothing of it."""
     log.error("unhandled error", exc_info=exc)
     return problem_response(request, 500, "internal-error", "An unexpected error occurred; it has been logged.")
 
@@ -174,4 +175,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(DatabaseError, _on_database_error)
-    app.add_exception_handler(Exception, _on_unexpected)
+    # Other exceptions are answered by RequestContextMiddleware (backend/middleware.py), inside the request's context.

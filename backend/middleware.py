@@ -11,7 +11,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend.errors import ProblemError, problem_response
+from backend.errors import ProblemError, problem_response, unexpected_error
 from backend.request_context import reset_request_id, set_request_id
 
 access_log = logging.getLogger("backend.access")
@@ -36,14 +36,24 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         status_holder = [500]
 
+        started_response = False
+
         async def send_with_id(message: Message) -> None:
+            nonlocal started_response
             if message["type"] == "http.response.start":
+                started_response = True
                 status_holder[0] = message["status"]
                 MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            # Answered here, inside the request's context, so the 500 carries X-Request-ID and its request_id finds
+            # the log line (Starlette's outermost error middleware would answer outside it, with neither).
+            if started_response:
+                raise
+            await unexpected_error(Request(scope), exc)(scope, receive, send_with_id)
         finally:
             access_log.info(
                 "%s %s %d %.1fms",

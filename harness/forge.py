@@ -1,5 +1,5 @@
 """Hand-assembled JWS tokens for attacks that a JWT library refuses to produce (alg none, HMAC with a PEM key,
-non-object payloads, absurd claim values)."""
+non-object payloads, absurd claim values). Each records how it was signed, for findings (harness/exchange.py)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import json
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from harness.issuer import SigningKey
+from harness.exchange import derive, remember
 
 _HMAC_HASHES = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
 HMAC_ALGORITHMS = tuple(_HMAC_HASHES)
@@ -37,31 +37,41 @@ def unsigned(header: Any, payload: Any) -> str:
 
 
 def assemble(header: Any, payload: Any, signature: bytes = b"") -> str:
-    return f"{unsigned(header, payload)}.{b64url(signature)}"
+    token = f"{unsigned(header, payload)}.{b64url(signature)}"
+    return remember(token, "unsigned (empty signature)" if not signature else "a signature the harness made up")
 
 
-def hmac_token(header: dict[str, Any], payload: Any, key: bytes) -> str:
+def hmac_token(header: dict[str, Any], payload: Any, key: bytes, key_is: str | None = None) -> str:
     """An HMAC-signed JWS with any key at all (PyJWT refuses PEM-looking and empty keys). The hash follows the
-    header's `alg` when it names one, else SHA-256, so a header can lie about the algorithm."""
+    header's `alg` when it names one, else SHA-256, so a header can lie about the algorithm. `key_is` says what the
+    key is, for findings (default: the key itself, quoted, when it is short printable text)."""
     signing_input = unsigned(header, payload)
-    digest = hmac.new(key, signing_input.encode(), _HMAC_HASHES.get(str(header.get("alg")), hashlib.sha256)).digest()
-    return f"{signing_input}.{b64url(digest)}"
+    hash_name = str(header.get("alg")) if str(header.get("alg")) in _HMAC_HASHES else "HS256"
+    digest = hmac.new(key, signing_input.encode(), _HMAC_HASHES[hash_name]).digest()
+    shown = key_is or (f"the key {key.decode()!r}" if len(key) <= 64 and key.isascii() else f"a {len(key)}-byte key")
+    return remember(f"{signing_input}.{b64url(digest)}", f"HMAC ({hash_name}) keyed with {shown}")
 
 
-def eddsa_token(header: dict[str, Any], payload: Any, private: Ed25519PrivateKey) -> str:
+def eddsa_token(
+    header: dict[str, Any], payload: Any, private: Ed25519PrivateKey, key_is: str = "a key of the attacker's"
+) -> str:
     """An EdDSA-signed JWS over any payload (a dict is JSON-encoded; bytes are signed as they are)."""
     signing_input = unsigned({"alg": "EdDSA", **header}, payload)
-    return f"{signing_input}.{b64url(private.sign(signing_input.encode()))}"
+    token = f"{signing_input}.{b64url(private.sign(signing_input.encode()))}"
+    return remember(token, f"EdDSA, signed by {key_is}")
 
 
 def segments(token: str) -> list[str]:
     return token.split(".")
 
 
+_SEGMENT_NAMES = ("header", "payload", "signature")
+
+
 def with_segment(token: str, index: int, value: str) -> str:
     parts = segments(token)
     parts[index] = value
-    return ".".join(parts)
+    return derive(token, ".".join(parts), f"its {_SEGMENT_NAMES[index]} segment replaced")
 
 
 def decoded_payload(token: str) -> dict[str, Any]:
@@ -69,12 +79,11 @@ def decoded_payload(token: str) -> dict[str, Any]:
     return payload
 
 
-def public_key_renderings(key: SigningKey, jwks: dict[str, Any]) -> dict[str, bytes]:
-    """Every way a confused verifier might turn the trusted public key into an HMAC secret."""
-    public = key.private.public_key()
+def public_key_renderings(jwk: dict[str, Any], jwks: dict[str, Any]) -> dict[str, bytes]:
+    """Every way a confused verifier might turn the trusted public key (an Ed25519 JWK) into an HMAC secret."""
+    public = Ed25519PublicKey.from_public_bytes(_unb64(str(jwk["x"])))
     raw = public.public_bytes(Encoding.Raw, PublicFormat.Raw)
     pem = public.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
-    jwk = key.public_jwk()
     return {
         "jwk-json": json.dumps(jwk).encode(),
         "jwk-json-compact": json.dumps(jwk, separators=(",", ":"), sort_keys=True).encode(),
@@ -86,6 +95,10 @@ def public_key_renderings(key: SigningKey, jwks: dict[str, Any]) -> dict[str, by
         "pem-no-final-newline": pem.rstrip(b"\n"),
         "der": public.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo),
     }
+
+
+def _unb64(segment: str) -> bytes:
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
 
 
 RENDERINGS = (

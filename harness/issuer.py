@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jwt.algorithms import OKPAlgorithm
+
+from harness.tokens import DEFAULT_TTL_SECONDS, EdDSASigner, standard_claims
 
 
 @dataclass
@@ -94,33 +94,22 @@ class TokenIssuer:
         self.keys.append(SigningKey(kid=uuid.uuid4().hex))
         return self.current_key
 
-    def claims(self, sub: str, ttl: int = 900, **overrides: Any) -> dict[str, Any]:
-        now = int(time.time())
-        claims: dict[str, Any] = {
-            "sub": sub,
-            "id": sub,
-            "email": f"{sub}@example.test",
-            "name": sub,
-            "iss": self.base_url,
-            "aud": self.base_url,
-            "iat": now,
-            "exp": now + ttl,
-        }
-        claims.update(overrides)
-        return claims
+    def claims(self, sub: Any, ttl: int = DEFAULT_TTL_SECONDS, **overrides: Any) -> dict[str, Any]:
+        return {**standard_claims(sub, ttl, self.base_url, self.base_url), **overrides}
 
     def mint(
         self,
-        sub: str,
+        sub: Any,
         *,
-        ttl: int = 900,
+        ttl: int = DEFAULT_TTL_SECONDS,
         key: SigningKey | None = None,
         headers: dict[str, Any] | None = None,
         drop: tuple[str, ...] = (),
         **claim_overrides: Any,
     ) -> str:
+        """A token as Better Auth's JWT plugin makes it, signed by `key` (default: the current one)."""
         key = key or self.current_key
         claims = self.claims(sub, ttl, **claim_overrides)
         for name in drop:
             claims.pop(name, None)
-        return jwt.encode(claims, key.private, algorithm="EdDSA", headers={"kid": key.kid, **(headers or {})})
+        return EdDSASigner(key.private, key.kid).sign(claims, headers or {})

@@ -1,7 +1,12 @@
-"""How to produce each named condition of specs/taxonomy.yaml: the one place each one is implemented.
+"""How to produce each named condition of specs/taxonomy.yaml, and what any correct implementation must do with it:
+the one place each one is implemented.
 
 A condition picks one value on each axis (credentials, task id, body, query); every axis value is a small function of
-the scene (an owner with a task, an intruder with a task) or of the route.
+the scene (an owner with a task, an intruder with a task) or of the route. Its `kind` says how the security and seed
+layers judge the answer, whatever the row's exact status (harness/judgements.py):
+- refused: a token that must not be accepted (`guard` names the security requirement);
+- foreign: another user's path or task id (ISO-MATRIX);
+- invalid: input the API need not accept; `must_refuse` when a 2xx could only be wrong.
 """
 
 from __future__ import annotations
@@ -11,43 +16,14 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal
 
-import jwt
-
-from harness.issuer import TokenIssuer
-from harness.users import ApiUser
+from harness.exchange import derive, remember
+from harness.scenes import Owner, Scene
 
 BIGINT_MAX = 2**63 - 1
 OVERSIZED_BYTES = 64 * 1024 + 1  # the documented limit is 64 KiB
-
-
-class Minter(Protocol):
-    def __call__(self, sub: str, *, drop: tuple[str, ...] = (), **claims: Any) -> str: ...
-
-
-def minter(issuer: TokenIssuer, secret: str | None) -> Minter:
-    """Tokens for a chosen `sub` with chosen claims, signed the way the target trusts (its JWKS or its secret)."""
-    if not secret:
-        return issuer.mint
-
-    def mint(sub: str, *, drop: tuple[str, ...] = (), **claims: Any) -> str:
-        now = int(time.time())
-        payload = {"sub": sub, "iat": now, "exp": now + 900, **claims}
-        for name in drop:
-            payload.pop(name, None)
-        return jwt.encode(payload, secret, algorithm="HS256")
-
-    return mint
-
-
-@dataclass(frozen=True)
-class Scene:
-    owner: ApiUser  # the path's user
-    owner_task: int
-    intruder: ApiUser
-    intruder_task: int
-    mint: Minter
+Kind = Literal["refused", "foreign", "invalid"]
 
 
 @dataclass(frozen=True)
@@ -57,9 +33,12 @@ class Route:
     path: str
     bodies: dict[str, Any] = field(default_factory=dict)
     invalid_field: str | None = None
+    served: bool = True  # False: a method the seed API does not define on this path
 
-    def url(self, user_id: str, task_id: str) -> str:
-        return self.path.replace("{user_id}", user_id).replace("{task_id}", task_id)
+    def url(self, collection: str, task_id: str, complete_suffix: str = "/complete") -> str:
+        """This route's URL under `collection` (a user's task collection URL)."""
+        path = self.path.replace("/{task_id}", f"/{task_id}").replace("/complete", complete_suffix)
+        return collection + path.removeprefix("/api/{user_id}/tasks")
 
 
 @dataclass(frozen=True)
@@ -69,7 +48,8 @@ class Probe:
     headers: dict[str, str]
     params: dict[str, str]
     content: bytes | None
-    secrets: tuple[str, ...]  # credential text the response must never echo
+    token: str | None  # the credential the request carries; it must never come back
+    caller: Owner | None  # whose token it is, when it is one of the scene's users
 
 
 # --- credentials: the Authorization header value, or None for no header ---
@@ -85,12 +65,13 @@ def _unb64(segment: str) -> bytes:
 
 def _alg_none(token: str) -> str:
     payload = token.split(".")[1]
-    return f"{_b64(json.dumps({'alg': 'none', 'typ': 'JWT'}).encode())}.{payload}."
+    return remember(f"{_b64(json.dumps({'alg': 'none', 'typ': 'JWT'}).encode())}.{payload}.", "unsigned (alg none)")
 
 
 def _tampered_signature(token: str) -> str:
     head, payload, signature = token.split(".")
-    return f"{head}.{payload}.{'B' if signature[0] == 'A' else 'A'}{signature[1:]}"
+    changed = f"{head}.{payload}.{'B' if signature[0] == 'A' else 'A'}{signature[1:]}"
+    return derive(token, changed, "the first character of its signature changed")
 
 
 def _payload_swapped(token: str, new_sub: str) -> str:
@@ -98,38 +79,45 @@ def _payload_swapped(token: str, new_sub: str) -> str:
     head, payload, signature = token.split(".")
     claims = json.loads(_unb64(payload))
     claims.update(sub=new_sub, id=new_sub)
-    return f"{head}.{_b64(json.dumps(claims).encode())}.{signature}"
+    changed = f"{head}.{_b64(json.dumps(claims).encode())}.{signature}"
+    return derive(token, changed, "its payload rewritten to name another user after signing")
 
 
 def _bearer(token: str) -> str:
     return f"Bearer {token}"
 
 
+def _expired(s: Scene) -> str:
+    now = int(time.time())
+    return s.minter.mint(s.owner.user.id, iat=now - 1000, exp=now - 120)
+
+
 AUTH: dict[str, Callable[[Scene], str | None]] = {
-    "owner": lambda s: _bearer(s.owner.token),
+    "owner": lambda s: _bearer(s.owner.user.token),
     "none": lambda s: None,
-    "intruder": lambda s: _bearer(s.intruder.token),
+    "intruder": lambda s: _bearer(s.intruder.user.token),
     "empty_bearer": lambda s: "Bearer",
-    "basic_scheme": lambda s: "Basic " + base64.b64encode(f"{s.owner.id}:password".encode()).decode(),
+    "basic_scheme": lambda s: "Basic " + base64.b64encode(f"{s.owner.user.id}:password".encode()).decode(),
     "not_a_jwt": lambda s: _bearer("not-a-jwt"),
-    "alg_none": lambda s: _bearer(_alg_none(s.owner.token)),
-    "tampered_signature": lambda s: _bearer(_tampered_signature(s.owner.token)),
-    "payload_swapped": lambda s: _bearer(_payload_swapped(s.intruder.token, s.owner.id)),
-    "expired": lambda s: _bearer(s.mint(s.owner.id, iat=int(time.time()) - 1000, exp=int(time.time()) - 120)),
-    "not_yet_valid": lambda s: _bearer(s.mint(s.owner.id, nbf=int(time.time()) + 600)),
-    "without_exp": lambda s: _bearer(s.mint(s.owner.id, drop=("exp",))),
-    "without_sub": lambda s: _bearer(s.mint(s.owner.id, drop=("sub", "id"))),
+    "alg_none": lambda s: _bearer(_alg_none(s.owner.user.token)),
+    "tampered_signature": lambda s: _bearer(_tampered_signature(s.owner.user.token)),
+    "payload_swapped": lambda s: _bearer(_payload_swapped(s.intruder.user.token, s.owner.user.id)),
+    "expired": lambda s: _bearer(_expired(s)),
+    "not_yet_valid": lambda s: _bearer(s.minter.mint(s.owner.user.id, nbf=int(time.time()) + 600)),
+    "without_exp": lambda s: _bearer(s.minter.mint(s.owner.user.id, drop=("exp",))),
+    "without_sub": lambda s: _bearer(s.minter.mint(s.owner.user.id, drop=("sub", "id"))),
 }
 
 # --- the {task_id} in the path ---
 
-TASK: dict[str, Callable[[Scene], str]] = {
-    "owner": lambda s: str(s.owner_task),
-    "intruder": lambda s: str(s.intruder_task),
-    "missing": lambda s: str(BIGINT_MAX),
-    "text": lambda s: "first",
-    "zero": lambda s: "0",
-    "over_bigint": lambda s: str(BIGINT_MAX + 1),
+TASK: dict[str, Callable[[Scene, str], str]] = {
+    "owner": lambda s, _: s.owner.task_id,
+    "intruder": lambda s, _: s.intruder.task_id,
+    # No such task: the largest bigint for integer ids, a fresh UUID for text ids.
+    "missing": lambda s, id_type: str(BIGINT_MAX) if id_type == "integer" else "00000000-0000-4000-8000-000000000000",
+    "text": lambda s, _: "first",
+    "zero": lambda s, _: "0",
+    "over_bigint": lambda s, _: str(BIGINT_MAX + 1),
 }
 
 # --- the body: (content, Content-Type) ---
@@ -168,38 +156,54 @@ class Condition:
     task: str = "owner"
     body: str = "valid"
     query: dict[str, str] = field(default_factory=dict)
+    kind: Kind = "invalid"
+    guard: str | None = None  # the security requirement a refused or foreign probe protects
+    must_refuse: bool = False  # invalid input a 2xx could only be wrong about
+    seed_any_4xx: bool = False  # the seed layer wants a 4xx, not the kind's usual pair (combinations)
 
-    def probe(self, scene: Scene, route: Route) -> Probe:
+    def probe(self, scene: Scene, route: Route, collection: str, id_type: str, complete_suffix: str) -> Probe:
         authorization = AUTH[self.auth](scene)
         content, content_type = BODY[self.body](route)
         headers = {"Authorization": authorization} if authorization is not None else {}
         if content_type:
             headers["Content-Type"] = content_type
         token = authorization.partition(" ")[2] if authorization else ""
+        callers = {"owner": scene.owner, "intruder": scene.intruder}
         return Probe(
             method=route.method,
-            url=route.url(scene.owner.id, TASK[self.task](scene)),
+            url=route.url(collection, TASK[self.task](scene, id_type), complete_suffix),
             headers=headers,
             params=dict(self.query),
             content=content,
-            secrets=(token,) if len(token) >= 16 else (),
+            token=token or None,
+            caller=callers.get(self.auth),
         )
 
 
+def _refused(guard: str, **axes: Any) -> Condition:
+    return Condition(kind="refused", guard=guard, **axes)
+
+
+def _foreign(**axes: Any) -> Condition:
+    return Condition(kind="foreign", guard="ISO-MATRIX", **axes)
+
+
+_CREDENTIALS = "AUTH-CREDENTIALS-REQUIRED"
+
 CONDITIONS: dict[str, Condition] = {
-    "valid": Condition(),
-    "no_body": Condition(body="none"),
+    "valid": Condition(),  # an error row with this condition is a method the path does not serve
+    "no_body": Condition(body="none", must_refuse=True),
     # task ids
-    "missing_task": Condition(task="missing"),
-    "other_users_task": Condition(task="intruder"),
-    "text_task_id": Condition(task="text"),
-    "zero_task_id": Condition(task="zero"),
-    "task_id_over_bigint": Condition(task="over_bigint"),
+    "missing_task": Condition(task="missing", must_refuse=True),
+    "other_users_task": _foreign(task="intruder"),
+    "text_task_id": Condition(task="text", must_refuse=True),
+    "zero_task_id": Condition(task="zero", must_refuse=True),
+    "task_id_over_bigint": Condition(task="over_bigint", must_refuse=True),
     # bodies
     "invalid_body": Condition(body="invalid"),
     "read_only_field": Condition(body="extra_field"),
-    "malformed_json": Condition(body="malformed_json"),
-    "empty_json_body": Condition(body="empty_json"),
+    "malformed_json": Condition(body="malformed_json", must_refuse=True),
+    "empty_json_body": Condition(body="empty_json", must_refuse=True),
     "non_json_body": Condition(body="non_json"),
     "no_content_type": Condition(body="no_content_type"),
     "oversized_body": Condition(body="oversized"),
@@ -210,24 +214,24 @@ CONDITIONS: dict[str, Condition] = {
     "unknown_sort": Condition(query={"sort": "owner"}),
     "forged_cursor": Condition(query={"cursor": _b64(b'{"s":"-created_at","v":"yesterday","i":1}')}),
     # credentials
-    "no_token": Condition(auth="none"),
-    "empty_bearer": Condition(auth="empty_bearer"),
-    "basic_scheme": Condition(auth="basic_scheme"),
-    "not_a_jwt": Condition(auth="not_a_jwt"),
-    "alg_none_token": Condition(auth="alg_none"),
-    "tampered_signature": Condition(auth="tampered_signature"),
-    "payload_swapped_after_signing": Condition(auth="payload_swapped"),
-    "expired_token": Condition(auth="expired"),
-    "not_yet_valid_token": Condition(auth="not_yet_valid"),
-    "token_without_exp": Condition(auth="without_exp"),
-    "token_without_sub": Condition(auth="without_sub"),
-    "foreign_token": Condition(auth="intruder"),
-    "foreign_token_on_own_task_id": Condition(auth="intruder", task="intruder"),
-    # combinations that pin the order of checks
-    "oversized_body_without_token": Condition(auth="none", body="oversized"),
-    "non_json_body_without_token": Condition(auth="none", body="non_json"),
-    "invalid_body_with_foreign_token": Condition(auth="intruder", body="invalid"),
-    "non_json_body_on_missing_task": Condition(task="missing", body="non_json"),
-    "invalid_body_on_missing_task": Condition(task="missing", body="invalid"),
-    "text_task_id_without_token": Condition(auth="none", task="text"),
+    "no_token": _refused(_CREDENTIALS, auth="none"),
+    "empty_bearer": _refused(_CREDENTIALS, auth="empty_bearer"),
+    "basic_scheme": _refused(_CREDENTIALS, auth="basic_scheme"),
+    "not_a_jwt": _refused(_CREDENTIALS, auth="not_a_jwt"),
+    "alg_none_token": _refused("AUTH-ALG-ALLOWLIST", auth="alg_none"),
+    "tampered_signature": _refused("AUTH-SIGNATURE", auth="tampered_signature"),
+    "payload_swapped_after_signing": _refused("AUTH-SIGNATURE", auth="payload_swapped"),
+    "expired_token": _refused("AUTH-EXPIRY", auth="expired"),
+    "not_yet_valid_token": _refused("AUTH-NBF", auth="not_yet_valid"),
+    "token_without_exp": _refused("AUTH-EXPIRY", auth="without_exp"),
+    "token_without_sub": _refused("AUTH-SUBJECT", auth="without_sub"),
+    "foreign_token": _foreign(auth="intruder"),
+    "foreign_token_on_own_task_id": _foreign(auth="intruder", task="intruder"),
+    # combinations that pin the order of checks (reference); any 4xx is a proper class for the seed
+    "oversized_body_without_token": _refused(_CREDENTIALS, auth="none", body="oversized", seed_any_4xx=True),
+    "non_json_body_without_token": _refused(_CREDENTIALS, auth="none", body="non_json", seed_any_4xx=True),
+    "invalid_body_with_foreign_token": _foreign(auth="intruder", body="invalid", seed_any_4xx=True),
+    "non_json_body_on_missing_task": Condition(task="missing", body="non_json", must_refuse=True),
+    "invalid_body_on_missing_task": Condition(task="missing", body="invalid", must_refuse=True),
+    "text_task_id_without_token": _refused(_CREDENTIALS, auth="none", task="text", seed_any_4xx=True),
 }

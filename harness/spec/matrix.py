@@ -1,7 +1,8 @@
 """The traceability matrix: requirement -> tests -> result, from one or more runs' results JSON.
 
-A run's JSON (written by harness/spec/traceability.py) is {"suites": [...dirs run in full...], "tests": {nodeid:
-{"req": [...], "outcome": "passed|failed|error|skipped|xfailed|xpassed"}}}.
+A run's JSON (written by harness/spec/traceability.py) is {"suites": [...dirs run in full...], "layers": [...judged...],
+"tests": {nodeid: {"req": [...], "outcome": "passed|failed|error|skipped|could-not-run|xfailed|xpassed",
+"verdicts": {req: outcome}}}}: a test's verdict per requirement can differ from its outcome (harness/verdicts.py).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import ROOT
-from harness.spec.catalogue import Catalogue, load_catalogue, load_evidence
+from harness.spec.catalogue import LAYERS, Catalogue, Requirement, load_catalogue, load_evidence
 
 SUITE_DIRS = ("tests/unit", "tests/api", "tests/security")
 _BAD = frozenset({"failed", "error", "xpassed"})
@@ -23,17 +24,20 @@ _BAD = frozenset({"failed", "error", "xpassed"})
 @dataclass
 class Run:
     suites: set[str] = field(default_factory=set)  # suite dirs this run collected in full
-    tests: dict[str, dict[str, Any]] = field(default_factory=dict)  # nodeid -> {"req": [...], "outcome": ...}
+    tests: dict[str, dict[str, Any]] = field(default_factory=dict)  # nodeid -> {"req", "outcome", "verdicts"}
+    layers: set[str] = field(default_factory=lambda: set(LAYERS))  # the layers its profile judged
 
     def to_json(self) -> str:
-        return json.dumps({"suites": sorted(self.suites), "tests": self.tests}, indent=1, sort_keys=True)
+        data = {"suites": sorted(self.suites), "layers": sorted(self.layers), "tests": self.tests}
+        return json.dumps(data, indent=1, sort_keys=True)
 
     @classmethod
     def merge(cls, paths: Iterable[Path]) -> Run:
-        merged = cls()
+        merged = cls(layers=set())
         for path in paths:
             data = json.loads(path.read_text(encoding="utf-8"))
             merged.suites.update(data["suites"])
+            merged.layers.update(data.get("layers", LAYERS))
             merged.tests.update(data["tests"])
         return merged
 
@@ -46,6 +50,8 @@ class Run:
 class Line:
     id: str
     statement: str
+    layer: str
+    severity: str | None
     result: str  # PASS, FAIL, SKIP, MISSING or EVIDENCE
     tests: tuple[tuple[str, str], ...]  # (nodeid, outcome)
     evidence: tuple[str, ...]
@@ -63,7 +69,8 @@ def _evidence_problems(req_id: str, paths: list[str]) -> list[str]:
     return problems
 
 
-def _line(req_id: str, statement: str, tests: list[tuple[str, str]], evidence: list[str]) -> Line:
+def _line(req: Requirement, tests: list[tuple[str, str]], evidence: list[str]) -> Line:
+    req_id = req.id
     outcomes = {outcome for _, outcome in tests}
     evidence_problems = _evidence_problems(req_id, evidence)
     if outcomes & _BAD:
@@ -73,24 +80,24 @@ def _line(req_id: str, statement: str, tests: list[tuple[str, str]], evidence: l
     elif evidence and not evidence_problems:
         result, problem = "EVIDENCE", None
     elif tests:
-        result, problem = "SKIP", "no test passed (only skipped or xfailed)"
+        result, problem = "SKIP", "no test passed (only skipped, could not run or xfailed)"
     else:
         result = "MISSING"
         problem = "; ".join(evidence_problems) if evidence_problems else "no test names it"
-    return Line(req_id, statement, result, tuple(sorted(tests)), tuple(evidence), problem)
+    return Line(req_id, req.statement, req.layer, req.severity, result, tuple(sorted(tests)), tuple(evidence), problem)
 
 
 def build(run: Run, catalogue: Catalogue | None = None, evidence: Mapping[str, list[str]] | None = None) -> list[Line]:
     catalogue = catalogue or load_catalogue()
     evidence = load_evidence() if evidence is None else evidence
-    by_req: dict[str, list[tuple[str, str]]] = {req_id: [] for req_id in catalogue.requirements}
+    judged = [req for req in catalogue.requirements.values() if req.layer in run.layers]
+    by_req: dict[str, list[tuple[str, str]]] = {req.id: [] for req in judged}
     for nodeid, entry in run.tests.items():
+        verdicts = entry.get("verdicts", {})
         for req_id in entry["req"]:
-            by_req.setdefault(req_id, []).append((nodeid, entry["outcome"]))
-    return [
-        _line(req.id, req.statement, by_req[req.id], list(evidence.get(req.id, [])))
-        for req in catalogue.requirements.values()
-    ]
+            if req_id in by_req:
+                by_req[req_id].append((nodeid, verdicts.get(req_id, entry["outcome"])))
+    return [_line(req, by_req[req.id], list(evidence.get(req.id, []))) for req in judged]
 
 
 def gaps(lines: Iterable[Line]) -> list[str]:
@@ -109,8 +116,12 @@ def render_text(lines: list[Line], width: int = 120) -> str:
         detail = _counts(line.tests) if line.tests else ", ".join(line.evidence) or line.problem or ""
         if bad:
             detail += "; not passed: " + ", ".join(bad[:3]) + (" ..." if len(bad) > 3 else "")
-        rows.append(f"{line.result:<8} {line.id:<24} {detail}"[:width])
+        rows.append(f"{line.result:<8} {line.id:<26} {_kind(line):<18} {detail}"[:width])
     return "\n".join(rows)
+
+
+def _kind(line: Line) -> str:
+    return f"security/{line.severity}" if line.severity else line.layer
 
 
 def summary(lines: list[Line]) -> str:
@@ -126,14 +137,14 @@ def render_markdown(lines: list[Line]) -> str:
         "",
         f"{len(lines)} requirements: {summary(lines)}.",
         "",
-        "| Requirement | Result | Tests | Statement |",
-        "|---|---|---|---|",
+        "| Requirement | Layer | Result | Tests | Statement |",
+        "|---|---|---|---|---|",
     ]
     for line in lines:
         tests = "<br>".join(f"`{nodeid}` {outcome}" for nodeid, outcome in line.tests)
         tests = tests or "<br>".join(f"evidence: `{path}`" for path in line.evidence) or line.problem or ""
         statement = line.statement.replace("|", "\\|")
-        out.append(f"| `{line.id}` | {line.result} | {tests} | {statement} |")
+        out.append(f"| `{line.id}` | {_kind(line)} | {line.result} | {tests} | {statement} |")
     return "\n".join(out) + "\n"
 
 
@@ -148,7 +159,7 @@ def render_html(lines: list[Line]) -> str:
         tests = f"<details><summary>{_counts(line.tests)}</summary><ul>{''.join(items)}</ul></details>"
         rows.append(
             f'<tr style="background:{_COLOURS[line.result]}"><td><code>{html.escape(line.id)}</code></td>'
-            f"<td>{line.result}</td><td>{html.escape(line.statement)}</td><td>{tests}"
+            f"<td>{html.escape(_kind(line))}</td><td>{line.result}</td><td>{html.escape(line.statement)}</td><td>{tests}"
             f"{html.escape(line.problem or '')}</td></tr>"
         )
     return (
@@ -156,7 +167,7 @@ def render_html(lines: list[Line]) -> str:
         "<style>body{font-family:sans-serif}td{vertical-align:top;padding:4px 8px}table{border-collapse:collapse}"
         "tr{border-bottom:1px solid #ccc}</style>"
         f"<h1>Requirement traceability matrix</h1><p>{len(lines)} requirements: {summary(lines)}.</p>"
-        "<table><tr><th>Requirement</th><th>Result</th><th>Statement</th><th>Tests</th></tr>"
+        "<table><tr><th>Requirement</th><th>Layer</th><th>Result</th><th>Statement</th><th>Tests</th></tr>"
         + "".join(rows)
         + "</table>\n"
     )

@@ -1,4 +1,9 @@
-"""specs/taxonomy.yaml as test cases: one case per (row, route), each carrying the row's requirement IDs."""
+"""specs/taxonomy.yaml as test cases: one case per (row, route), each carrying the requirement IDs it judges.
+
+A row pins this backend's exact answer (reference, plus the row's own IDs); the row's condition says what any correct
+implementation must do with the same request (security and seed, harness/spec/conditions.py). Both are judged, the
+security checks first (harness/judgements.py).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,6 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
-from http import HTTPStatus
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,21 +18,29 @@ import httpx
 import pytest
 import yaml
 
-from harness import SPECS
-from harness.cleanup import delete_all_tasks
+from harness import SPECS, checks
+from harness.discovery import RouteShapes
+from harness.judgements import (
+    ANY_4XX,
+    FOREIGN_REQS,
+    HOSTILE_REQS,
+    REFUSAL_REQS,
+    Watch,
+    foreign_reach,
+    hostile_input,
+    refused_token,
+    served,
+)
+from harness.scenes import Scene
 from harness.spec.catalogue import load_catalogue
-from harness.spec.conditions import CONDITIONS, NEEDS_BODY, Probe, Route, Scene
-from harness.users import ApiUser, list_all
+from harness.spec.conditions import CONDITIONS, NEEDS_BODY, Condition, Route
+from harness.users import ApiUser
+from harness.verdicts import PASS, Judge, all_of, fail
 
 TAXONOMY_YAML = SPECS / "taxonomy.yaml"
-PROBLEM_TYPE_PREFIX = "urn:todo-api:problem:"
-PROBLEM_FIELDS = ("type", "title", "status", "detail", "instance")
 Suite = Literal["api", "security"]
-
-# What an error body must never contain: internals that help an attacker.
-_LEAKS = re.compile(
-    r"Traceback|File \"|sqlalchemy|psycopg|SELECT |INSERT INTO|UPDATE tasks|DELETE FROM|\b[A-Z]\w*(?:Error|Exception)\b"
-)
+# The requirements each kind of probe is judged against (harness/judgements.py), besides the row's own.
+_JUDGED = {"refused": REFUSAL_REQS, "foreign": FOREIGN_REQS, "invalid": HOSTILE_REQS[:-1]}
 
 
 @dataclass(frozen=True)
@@ -50,6 +62,14 @@ class Case:
     def is_error(self) -> bool:
         return self.status >= 400
 
+    @property
+    def when(self) -> Condition:
+        return CONDITIONS[self.condition]
+
+    @property
+    def must_refuse(self) -> bool:
+        return self.when.must_refuse and self.route.served
+
 
 @dataclass(frozen=True)
 class Taxonomy:
@@ -62,7 +82,18 @@ class Taxonomy:
 
 
 def _route(name: str, data: dict[str, Any]) -> Route:
-    return Route(name, data["method"], data["path"], dict(data.get("bodies", {})), data.get("invalid_field"))
+    bodies = dict(data.get("bodies", {}))
+    return Route(name, data["method"], data["path"], bodies, data.get("invalid_field"), data.get("served", True))
+
+
+def _judged(condition: Condition, status: int, served: bool) -> list[str]:
+    """The security and seed requirements a case judges through its condition."""
+    if status < 400:
+        return ["API-ROUTES"]
+    judged = [*([condition.guard] if condition.guard else []), *_JUDGED[condition.kind]]
+    if condition.kind == "invalid" and condition.must_refuse and served:
+        judged.append("ERR-STATUS-CLASSES")
+    return judged
 
 
 def _cases(
@@ -91,7 +122,7 @@ def _cases(
             problem_type=row.get("type"),
             headers=dict(row.get("headers", {})),
             fields=fields,
-            req=tuple(dict.fromkeys(req)),
+            req=tuple(dict.fromkeys([*req, *_judged(CONDITIONS[condition], status, route.served)])),
         )
 
 
@@ -122,74 +153,76 @@ def params(suite: Suite) -> list[Any]:
 # --- running a case ---
 
 
-def build_scene(client: httpx.Client, make_user: Any, mint: Any) -> Scene:
-    from harness.users import create_task
-
-    owner, intruder = make_user("owner"), make_user("intruder")
-    return Scene(
-        owner=owner,
-        owner_task=create_task(client, owner, "owner's task")["id"],
-        intruder=intruder,
-        intruder_task=create_task(client, intruder, "intruder's task")["id"],
-        mint=mint,
+def run_case(case: Case, client: httpx.Client, scene: Scene, judge: Judge, routes: RouteShapes) -> None:
+    """Send the case's request; judge what any implementation must do (security, seed), then this backend's row."""
+    condition = case.when
+    probe = condition.probe(
+        scene, case.route, scene.owner.user.tasks_url(), routes.id_type, routes.paths.complete_suffix
     )
-
-
-def clean_up(client: httpx.Client, scene: Scene) -> None:
-    for user in (scene.owner, scene.intruder):
-        delete_all_tasks(client, user)
-
-
-def _tasks(client: httpx.Client, users: tuple[ApiUser, ...]) -> list[list[dict[str, Any]]]:
-    return [sorted(list_all(client, user), key=lambda t: t["id"]) for user in users]
-
-
-def run_case(case: Case, client: httpx.Client, scene: Scene) -> None:
-    users = (scene.owner, scene.intruder)
-    before = _tasks(client, users) if case.is_error else None
-    probe = CONDITIONS[case.condition].probe(scene, case.route)
+    watch = Watch.of(client, scene.owner.user, scene.intruder.user)
     response = client.request(
         probe.method, probe.url, headers=probe.headers, params=probe.params, content=probe.content
     )
-    check_response(case, probe, response, scene.owner.id)
-    if before is not None:
-        assert _tasks(client, users) == before, "an error response changed someone's tasks"
+    if not case.is_error:
+        served(judge, "API-ROUTES", response)
+    elif condition.kind == "refused":
+        seed = ANY_4XX if condition.seed_any_4xx else (401, 403)
+        assert condition.guard is not None
+        refused_token(judge, condition.guard, response, watch, token=probe.token, seed=seed)
+    elif condition.kind == "foreign":
+        others = [o for o in (scene.owner, scene.intruder) if o is not probe.caller]
+        private = [value for other in others for value in other.private]
+        seed = ANY_4XX if condition.seed_any_4xx else (403, 404)
+        foreign_reach(judge, response, watch, private=private, token=probe.token, seed=seed)
+    else:
+        hostile_input(judge, response, watch, token=probe.token, must_refuse=case.must_refuse)
+    _judge_row(case, judge, response, scene.owner.user.id)
 
 
-def check_response(case: Case, probe: Probe, response: httpx.Response, user_id: str) -> None:
-    assert response.status_code == case.status, (
-        f"{probe.method} {probe.url} [{case.condition}]: expected {case.status}, got {response.status_code}: "
-        f"{response.text[:500]}"
-    )
-    request_id = response.headers.get("x-request-id")
-    assert request_id, "every response carries X-Request-ID"
+def _judge_row(case: Case, judge: Judge, response: httpx.Response, user_id: str) -> None:
+    """This backend's exact answer, as the row pins it; recorded against the row's own requirements."""
+    row_reqs = [r for r in case.req if load_catalogue().layer_of(r) == "reference"]
+    verdicts = [checks.status(response, case.status)]
     for name, pattern in case.headers.items():
         value = response.headers.get(name)
-        assert value is not None, f"missing {name} header"
-        assert re.search(pattern.replace("{user_id}", re.escape(user_id)), value), f"{name}: {value!r} !~ {pattern}"
-    if case.is_error:
-        _check_problem(case, probe, response, request_id)
-    elif case.status != 204:
-        assert response.headers["content-type"].startswith("application/json")
+        ok = value is not None and re.search(pattern.replace("{user_id}", re.escape(user_id)), value)
+        verdicts.append(PASS if ok else fail(f"{name}: {value!r} !~ {pattern}"))
+    if not case.is_error and case.status != 204:
+        verdicts.append(checks.json_content(response))
+    if case.status == 422 and case.fields:
+        named = checks.field_errors(response)
+        missing = set(case.fields) - named
+        verdicts.append(fail(f"failing fields {sorted(named)} lack {sorted(missing)}") if missing else PASS)
+    exact = all_of(*verdicts)
+    for req in row_reqs:
+        if req == "ERR-PROBLEM-SHAPE":
+            judge.expect(req, checks.problem(response, case.status, case.problem_type), response)
+        elif req == "ERR-REQUEST-ID":
+            judge.expect(req, checks.request_id(response), response)
+        else:
+            judge.expect(req, exact, response)
 
 
-def _check_problem(case: Case, probe: Probe, response: httpx.Response, request_id: str) -> None:
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    missing = [name for name in PROBLEM_FIELDS if not body.get(name)]
-    assert not missing, f"problem body lacks {missing}: {body}"
-    assert body["type"] == f"{PROBLEM_TYPE_PREFIX}{case.problem_type}"
-    assert body["status"] == case.status
-    assert body["title"] == HTTPStatus(case.status).phrase
-    assert body["instance"] == probe.url.split("?")[0]
-    assert body.get("request_id") == request_id
-    if case.status == 422:
-        errors = body.get("errors") or []
-        assert errors, "a 422 lists the failing fields"
-        assert all({"field", "message", "code"} <= set(err) for err in errors)
-        named = {err["field"] for err in errors}
-        assert set(case.fields) <= named, f"expected failing fields {case.fields}, got {sorted(named)}"
-    for secret in probe.secrets:
-        assert secret not in response.text, "the response echoes the token"
-    leak = _LEAKS.search(response.text)
-    assert leak is None, f"the error body leaks internals: {leak.group(0)!r}"
+@dataclass(frozen=True)
+class Sweep:
+    """One task route as a sweep over every route calls it: with its valid body, or none (`toggle`)."""
+
+    route: Route
+    body: Any | None
+
+    @property
+    def on_task(self) -> bool:
+        return "{task_id}" in self.route.path
+
+    def call(self, client: httpx.Client, token_of: ApiUser, path_of: ApiUser, task_id: str) -> httpx.Response:
+        url = self.route.url(path_of.tasks_url(), task_id, path_of.paths.complete_suffix)
+        body = {} if self.body is None else {"json": self.body}
+        return client.request(self.route.method, url, headers=token_of.headers, **body)
+
+
+def sweep_routes(on_task: bool | None = None) -> dict[str, Sweep]:
+    """The seed's routes from the taxonomy's one route table, plus completion without a body (a toggle)."""
+    routes = load_taxonomy().routes
+    sweeps = {name: Sweep(route, route.bodies.get("valid")) for name, route in routes.items() if route.served}
+    sweeps["toggle"] = Sweep(routes["complete"], None)
+    return {name: sweep for name, sweep in sweeps.items() if on_task is None or sweep.on_task == on_task}

@@ -2,6 +2,8 @@
 
 - A test without a req marker, or naming an unknown ID, is a collection error (on every xdist worker).
 - Each test's IDs travel with its reports (as a user property), so the xdist controller sees them with the outcome.
+  A test that judges with the `judge` fixture (harness/plugin.py) also reports each requirement's own verdict: a
+  test that failed only ERR-403 still proves ISO-MATRIX. Only requirements in the run's profile are recorded.
 - After a run that collected tests/unit, tests/api and tests/security in full (no -k/-m/--lf), a requirement with
   no passing test, and no valid evidence in specs/evidence.yaml, fails the session (`--req-gate=on|off` forces it).
 - `--req-json PATH` writes this run's nodeid -> ids -> outcome; `--req-matrix DIR` prints the matrix and writes it
@@ -15,13 +17,14 @@ from typing import Any
 
 import pytest
 
-from harness.spec.catalogue import load_catalogue
+from harness.keys import COULD_NOT_RUN, JUDGE_ONLY, REQ, VERDICTS
+from harness.spec.catalogue import DEFAULT_PROFILE, LAYERS, PROFILES, load_catalogue
 from harness.spec.matrix import SUITE_DIRS, Line, Run, build, gaps, render_text, summary, write_reports
 
 MARKER = "req"
-_PROPERTY = "req"
+_PROPERTY = REQ
 # A later phase can only make the outcome worse: error/failed > skipped > passed.
-_RANK = {"passed": 0, "xfailed": 1, "skipped": 1, "xpassed": 2, "failed": 3, "error": 3}
+_RANK = {"passed": 0, "xfailed": 1, "skipped": 1, "could-not-run": 1, "xpassed": 2, "failed": 3, "error": 3}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -30,7 +33,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--req-gate",
         choices=("auto", "on", "off"),
         default="auto",
-        help="fail when a requirement has no passing test: auto = only when unit, api and security all ran in full",
+        help="fail when a requirement has no passing test: auto = only after a full in-process run of unit, api and "
+        "security in the reference profile",
     )
     group.addoption("--req-json", metavar="PATH", help="write this run's nodeid -> requirement IDs -> outcome")
     group.addoption("--req-matrix", metavar="DIR", help="print the requirement matrix and write it to DIR")
@@ -64,7 +68,9 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Any:
     return report
 
 
-def _outcome(report: pytest.TestReport) -> str:
+def _outcome(report: pytest.TestReport, properties: dict[str, Any]) -> str:
+    if COULD_NOT_RUN in properties:
+        return "could-not-run"
     if hasattr(report, "wasxfail"):
         return "xfailed" if report.skipped else "xpassed"
     if report.failed:
@@ -92,7 +98,8 @@ class _Traceability:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.run = Run(suites=_suites_run_in_full(config))
+        layers = PROFILES[config.getoption("--profile", DEFAULT_PROFILE)]
+        self.run = Run(suites=_suites_run_in_full(config), layers=set(layers))
         self.lines: list[Line] = []
         self.refused: list[str] = []
 
@@ -101,17 +108,28 @@ class _Traceability:
         properties: dict[str, Any] = dict(report.user_properties)
         if _PROPERTY not in properties:
             return
-        outcome = _outcome(report)
-        entry = self.run.tests.setdefault(report.nodeid, {"req": list(properties[_PROPERTY]), "outcome": outcome})
+        outcome = _outcome(report, properties)
+        judged: dict[str, str] = properties.get(VERDICTS, {})
+        # A test failed only by its judged checks leaves the requirements it did not check unharmed.
+        unchecked = "passed" if properties.get(JUDGE_ONLY) else outcome
+        catalogue = load_catalogue()
+        ids = [i for i in properties[_PROPERTY] if catalogue.layer_of(i) in self.run.layers]
+        entry = self.run.tests.setdefault(report.nodeid, {"req": ids, "outcome": outcome, "verdicts": {}})
         if _RANK[outcome] >= _RANK[entry["outcome"]]:
             entry["outcome"] = outcome
+        for req_id in ids:
+            verdict = judged.get(req_id, unchecked)
+            if _RANK[verdict] >= _RANK[entry["verdicts"].get(req_id, "passed")]:
+                entry["verdicts"][req_id] = verdict
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         gate = self.config.getoption("--req-gate")
         self.lines = build(self.run)
         ran = bool(self.run.tests)  # nothing ran: a collection error already failed the session
-        if ran and (gate == "on" or (gate == "auto" and self.run.is_full)):
+        # auto: the completeness of our own gate, which only a full in-process run of every layer can show.
+        ours = not self.config.getoption("--target-url", None) and self.run.layers >= set(LAYERS)
+        if ran and (gate == "on" or (gate == "auto" and self.run.is_full and ours)):
             self.refused = gaps(self.lines)
             if self.refused and session.exitstatus == pytest.ExitCode.OK:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED

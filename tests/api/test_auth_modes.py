@@ -11,9 +11,11 @@ from pydantic import ValidationError
 from backend import cli
 from backend.auth.dev_keys import load_or_create_dev_key, mint_dev_token
 from backend.settings import AuthMode
+from harness.checks import assert_problem
+from harness.credentials import secret_minter
 from harness.inprocess import make_settings
-from harness.problems import assert_problem
 from harness.users import new_user_id
+from harness.verdicts import could_not_run
 
 SECRET = "s3cret-" * 6  # 42 bytes
 AUTH_ENV = ("BETTER_AUTH_URL", "BETTER_AUTH_SECRET", "JWT_JWKS_URL", "JWT_ISSUER", "JWT_AUDIENCE", "JWT_ALGORITHMS")
@@ -24,8 +26,7 @@ def _bearer(token: str) -> dict[str, str]:
 
 
 def _hs256(sub: str, secret: str = SECRET, **claims: object) -> str:
-    now = int(time.time())
-    return jwt.encode({"sub": sub, "iat": now, "exp": now + 300, **claims}, secret, algorithm="HS256")
+    return secret_minter(secret).mint(sub, ttl=300, **claims)
 
 
 def _assert_accepted(client, user_id: str, token: str) -> None:
@@ -42,9 +43,9 @@ def _assert_refused(client, user_id: str, token: str) -> None:
 
 
 @pytest.mark.req("AUTH-JWKS")
-def test_jwks_mode_accepts_a_token_signed_by_the_issuer(client, issuer, jwt_secret):
-    if jwt_secret:
-        pytest.skip("the target runs in secret mode (--jwt-secret): no JWKS to trust")
+def test_jwks_mode_accepts_a_token_signed_by_the_issuer(client, issuer, minter):
+    if minter.trusted_kid != issuer.current_key.kid:
+        could_not_run("the target does not trust the harness's JWKS issuer")
     user_id = new_user_id("jwks")
     _assert_accepted(client, user_id, issuer.mint(user_id))
     assert "/api/auth/jwks" in issuer.requests

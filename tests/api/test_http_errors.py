@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from harness.checks import assert_problem
 from harness.inprocess import make_settings
-from harness.problems import assert_problem
 from harness.users import create_task, list_all
 
 LIMIT = 64 * 1024

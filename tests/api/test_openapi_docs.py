@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from harness.checks import assert_problem
 from harness.inprocess import make_settings
-from harness.problems import assert_problem
 
 _COMMON = {"401", "403", "422", "500", "503"}
 # Every status each operation can answer (besides 405, which is about the path, not the operation).

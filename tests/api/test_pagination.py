@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.cleanup import delete_all_tasks
+from harness.cleanup import clean_user
 from harness.users import ApiUser, create_task
 
 SORTS = ["created_at", "-created_at", "updated_at", "-updated_at", "title", "-title"]
@@ -72,7 +72,7 @@ class OrderedUser:
 
 
 @pytest.fixture(scope="module")
-def ordered(client, user_factory, target_url) -> Iterator[OrderedUser]:
+def ordered(client, user_factory, target_url, created_tasks) -> Iterator[OrderedUser]:
     rng = random.Random(2)
     user = user_factory("sorted")
     tasks = [create_task(client, user, word(rng)) for _ in range(7)]
@@ -87,7 +87,7 @@ def ordered(client, user_factory, target_url) -> Iterator[OrderedUser]:
     assert result.by_title != result.created
     yield result
     if target_url:
-        delete_all_tasks(client, user)
+        clean_user(client, user, created_tasks)
 
 
 @pytest.mark.req("API-LIST-SORT", "API-PAGINATION")

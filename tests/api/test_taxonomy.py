@@ -11,8 +11,8 @@ from harness.spec.taxonomy import load_taxonomy, params, run_case
 
 
 @pytest.mark.parametrize("case", params("api"))
-def test_request_gets_the_status_the_taxonomy_names(case, client, taxonomy_scene):
-    run_case(case, client, taxonomy_scene)
+def test_request_gets_the_status_the_taxonomy_names(case, client, taxonomy_scene, judge, routes):
+    run_case(case, client, taxonomy_scene, judge, routes)
 
 
 def _statuses_by_route() -> dict[tuple[str, str], set[int]]:

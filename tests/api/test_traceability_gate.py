@@ -95,5 +95,5 @@ def test_the_matrix_is_printed_and_written(project):
     result = project.runpytest_subprocess(*PLUGIN, "tests/api", "--req-matrix", "out")
     result.stdout.fnmatch_lines(["*requirement -> tests -> result*", "PASS *API-LIST *1/1 passed", "MISSING *API-GET*"])
     markdown = (project.path / "out/spec-matrix.md").read_text()
-    assert "| `API-LIST` | PASS | `tests/api/test_one.py::test_one` passed |" in markdown
+    assert "| `API-LIST` | seed | PASS | `tests/api/test_one.py::test_one` passed |" in markdown
     assert "<td>MISSING</td>" in (project.path / "out/spec-matrix.html").read_text()

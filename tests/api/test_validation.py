@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.problems import error_fields
+from harness.checks import error_fields
 from harness.users import ApiUser, create_task, list_all
 
 READ_ONLY_FIELDS = ["id", "user_id", "owner", "created_at", "updated_at", "completed_at", "completed", "priority"]

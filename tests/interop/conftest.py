@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from backend.app import create_app
 from backend.db.engine import build_engine
 from harness import better_auth
-from harness.better_auth import BetterAuthServer
+from harness.better_auth_server import BetterAuthServer, install, node_database_url, node_missing_reason
 from harness.database import janitor_for, server_url
 from harness.inprocess import make_settings
 from harness.users import ApiUser
@@ -26,19 +26,19 @@ REFETCH_COOLDOWN_SECONDS = 1.0
 
 @pytest.fixture(scope="session")
 def node_project() -> None:
-    reason = better_auth.node_missing_reason()
+    reason = node_missing_reason()
     if reason and os.environ.get("CI"):
         pytest.fail(f"{reason} (CI must run them, not skip them)")
     if reason:
         pytest.skip(reason)
-    better_auth.install()
+    install()
 
 
 @pytest.fixture(scope="session")
 def better_auth_server(node_project: None, worker_database_url: str) -> Iterator[BetterAuthServer]:
     """Better Auth on the SAME database as the backend (as on Neon), its tables made by its own migration."""
     url = make_url(worker_database_url)
-    server = BetterAuthServer(better_auth.node_database_url(url, url.database or ""))
+    server = BetterAuthServer(node_database_url(url, url.database or ""))
     server.migrate()
     yield server.start()
     server.stop()
@@ -52,7 +52,7 @@ def foreign_better_auth(node_project: None, better_auth_server: BetterAuthServer
     dbname = f"todo_foreign_auth_{uuid.uuid4().hex[:8]}"
     janitor = janitor_for(server, dbname)
     janitor.init()
-    foreign = BetterAuthServer(better_auth.node_database_url(server, dbname), claim_issuer=better_auth_server.base_url)
+    foreign = BetterAuthServer(node_database_url(server, dbname), claim_issuer=better_auth_server.base_url)
     foreign.migrate()
     yield foreign.start()
     foreign.stop()
@@ -84,9 +84,9 @@ def api(interop_app: FastAPI) -> Iterator[TestClient]:
 
 @pytest.fixture(scope="session")
 def ba_alice(better_auth_server: BetterAuthServer) -> ApiUser:
-    return better_auth.registered_user(better_auth_server, "ba-alice")
+    return better_auth.registered_user(better_auth_server.base_url, "ba-alice")
 
 
 @pytest.fixture(scope="session")
 def ba_bob(better_auth_server: BetterAuthServer) -> ApiUser:
-    return better_auth.registered_user(better_auth_server, "ba-bob")
+    return better_auth.registered_user(better_auth_server.base_url, "ba-bob")

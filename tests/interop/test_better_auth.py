@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from harness import better_auth
-from harness.better_auth import BetterAuthServer
+from harness.better_auth_server import BetterAuthServer
 from harness.users import create_task, list_all
 
 LEAK_MARKERS = ("Traceback", "psycopg", "sqlalchemy", "SELECT ", "jwt.exceptions", "Error:")
@@ -25,10 +25,11 @@ def assert_nothing_leaked(response: httpx.Response, *secrets: str) -> None:
 @pytest.mark.req("AUTH-BETTER-AUTH", "AUTH-JWKS")
 def test_sign_up_sign_in_and_token_from_better_auth_are_accepted(better_auth_server, api):
     account = better_auth.new_account("fresh")
-    signed_up_id = better_auth.sign_up(better_auth_server, account)
-    with better_auth_server.client() as browser:
-        assert better_auth.sign_in(browser, account) == signed_up_id
-        token = better_auth.fetch_token(browser)
+    with better_auth.Browser(better_auth_server.base_url) as browser:
+        signed_up_id = browser.sign_up(account)
+    with better_auth.Browser(better_auth_server.base_url) as browser:
+        assert browser.sign_in(account) == signed_up_id
+        token = browser.token()
 
     header, claims = jwt.get_unverified_header(token), jwt.decode(token, options={"verify_signature": False})
     assert header["alg"] == "EdDSA"
@@ -108,14 +109,13 @@ def _expire_current_signing_key(engine: Engine) -> None:
 @pytest.mark.req("AUTH-BETTER-AUTH", "AUTH-JWKS-ROTATION")
 def test_better_auth_key_rotation_is_picked_up_without_restart(better_auth_server, api, interop_engine):
     account = better_auth.new_account("rotating")
-    user_id = better_auth.sign_up(better_auth_server, account)
-    with better_auth_server.client() as browser:
-        better_auth.sign_in(browser, account)
-        before = better_auth.fetch_token(browser)
+    with better_auth.Browser(better_auth_server.base_url) as browser:
+        user_id = browser.sign_up(account)
+        before = browser.token()
         assert api.get(f"/api/{user_id}/tasks", headers={"Authorization": f"Bearer {before}"}).status_code == 200
 
         _expire_current_signing_key(interop_engine)
-        after = better_auth.fetch_token(browser)
+        after = browser.token()
 
     assert better_auth.kid_of(after) != better_auth.kid_of(before)
     assert {better_auth.kid_of(before), better_auth.kid_of(after)} <= better_auth_server.jwks_kids()
@@ -129,7 +129,7 @@ def test_better_auth_key_rotation_is_picked_up_without_restart(better_auth_serve
 def test_token_from_another_better_auth_instance_is_refused(
     foreign_better_auth: BetterAuthServer, better_auth_server: BetterAuthServer, api, interop_engine: Engine
 ):
-    intruder = better_auth.registered_user(foreign_better_auth, "foreign")
+    intruder = better_auth.registered_user(foreign_better_auth.base_url, "foreign")
     claims: dict[str, Any] = jwt.decode(intruder.token, options={"verify_signature": False})
     assert claims["iss"] == better_auth_server.base_url, "the foreign instance claims our issuer: only keys differ"
     assert better_auth.kid_of(intruder.token) not in better_auth_server.jwks_kids()

@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import jwt
 import pytest
 import yaml
 
 from backend.tasks import repository
+from harness.credentials import secret_minter
 from loadtests.slo import SLO_FILE
 
 pytestmark = pytest.mark.inprocess
@@ -46,7 +46,7 @@ def test_a_server_that_leaks_another_users_tasks_fails_the_run_as_an_isolation_b
     run_profile, live_url: str, load_secret: str, monkeypatch: pytest.MonkeyPatch
 ):
     victim = "victim-of-a-leak"
-    token = jwt.encode({"sub": victim, "iat": 1, "exp": 2**31}, load_secret, algorithm="HS256")
+    token = secret_minter(load_secret).mint(victim)
     created = httpx.post(
         f"{live_url}/api/{victim}/tasks", json={"title": "private"}, headers={"Authorization": f"Bearer {token}"}
     )

@@ -1,5 +1,5 @@
-"""Fixtures for the security specs: a victim with data to protect, a token minter that works in every auth mode,
-custom in-process apps (secret mode, CORS, docs off)."""
+"""Fixtures for the security specs: a victim with data to protect, owners with tasks of their own, custom in-process
+apps (secret mode, CORS, docs off), and every database row (in-process only)."""
 
 from __future__ import annotations
 
@@ -14,40 +14,33 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from backend.app import create_app
+from harness.credentials import UserLease
 from harness.inprocess import make_settings
-from harness.issuer import TokenIssuer
-from harness.scenes import Owner, TableSnapshot, Victim, make_victim
+from harness.scenes import Owner, Victim, make_owner, make_victim
 from harness.tokens import Minter
-from harness.users import UserFactory, create_task
-
-
-@pytest.fixture(scope="session")
-def minter(issuer: TokenIssuer, jwt_secret: str | None) -> Minter:
-    return Minter(issuer, jwt_secret)
+from harness.verdicts import could_not_run
 
 
 @pytest.fixture
-def jwks_mode(jwt_secret: str | None) -> None:
-    """For attacks on JWKS verification (kid, key confusion, iss/aud defaults): meaningless against a secret target."""
-    if jwt_secret:
-        pytest.skip("JWKS-mode attack; the target runs in secret mode (--jwt-secret)")
+def asymmetric(minter: Minter) -> None:
+    """For attacks on public-key verification (kid, key confusion): they do not apply to an HS256 target."""
+    if not minter.asymmetric:
+        could_not_run("an attack on public-key (JWKS) verification; the target verifies HS256 tokens")
 
 
 @pytest.fixture
-def victim(client: httpx.Client, make_user: UserFactory) -> Victim:
+def victim(client: httpx.Client, make_user: UserLease) -> Victim:
     return make_victim(client, make_user("victim"))
 
 
 @pytest.fixture
-def intruder(client: httpx.Client, make_user: UserFactory) -> Owner:
-    user = make_user("intruder")
-    return Owner(user, create_task(client, user, "intruder's own task"))
+def intruder(client: httpx.Client, make_user: UserLease) -> Owner:
+    return make_owner(client, make_user("intruder"), "intruder")
 
 
 @pytest.fixture
-def actor(client: httpx.Client, make_user: UserFactory) -> Owner:
-    user = make_user("actor")
-    return Owner(user, create_task(client, user, "actor's task"))
+def actor(client: httpx.Client, make_user: UserLease) -> Owner:
+    return make_owner(client, make_user("actor"), "actor")
 
 
 @pytest.fixture
@@ -64,7 +57,7 @@ def build_client(worker_database_url: str) -> Iterator[Callable[..., TestClient]
 
 
 @pytest.fixture
-def table_snapshot(request: pytest.FixtureRequest, target_url: str | None) -> TableSnapshot:
+def table_snapshot(request: pytest.FixtureRequest, target_url: str | None) -> Callable[[], object]:
     """Every row of users and tasks (in-process only; a target's database is out of reach, so None there)."""
     if target_url:
         return lambda: None

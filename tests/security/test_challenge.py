@@ -13,7 +13,7 @@ def test_no_credentials_get_a_bare_challenge_naming_the_realm(client, alice):
     assert response.json()["detail"] == "Authentication required: send a bearer token."
 
 
-@pytest.mark.req("ERR-401", "AUTH-TIME")
+@pytest.mark.req("ERR-401", "ERR-401-REASON")
 def test_a_refused_token_gets_invalid_token_with_a_short_reason(client, minter, alice):
     # The minter signs as the server under test trusts (EdDSA, or HS256 against a secret-mode target).
     expired = minter.mint(alice.id, iat=1_000_000_000, exp=1_000_000_900)

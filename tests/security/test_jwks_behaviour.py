@@ -131,7 +131,7 @@ def test_unknown_kid_during_an_outage_is_a_401(jwks_client: ClientFactory, own_i
     unknown = SigningKey(kid=uuid.uuid4().hex)
     user_id = new_user_id("jwks")
     token = eddsa_token({"kid": unknown.kid}, own_issuer.claims(user_id), unknown.private)
-    assert_refused(_list(client, token, user_id), token, challenge=INVALID_TOKEN)
+    assert_refused(_list(client, token, user_id), token, INVALID_TOKEN)
 
 
 @pytest.mark.req("AUTH-JWKS-OUTAGE", "AUTH-ANY-FAILURE-401", "ERR-401")

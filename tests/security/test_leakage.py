@@ -10,11 +10,13 @@ import pytest
 from fastapi import Request
 from fastapi.testclient import TestClient
 
+from harness import checks
 from harness.checks import assert_no_leak, assert_problem
-from harness.issuer import TokenIssuer
+from harness.credentials import secret_minter
+from harness.judgements import Watch
 from harness.scenes import Victim, make_victim
-from harness.tokens import Minter
-from harness.users import ApiUser, UserFactory, new_user_id
+from harness.users import ApiUser, new_user_id
+from harness.verdicts import PASS, fail
 
 LEAK_SECRET = "leak-canary-secret-0123456789abcdef0123456789"
 ClientFactory = Callable[..., TestClient]
@@ -40,28 +42,36 @@ def _error_battery(client: httpx.Client, victim: Victim, stranger_headers: dict[
     ]
 
 
-def _assert_battery_is_clean(client: httpx.Client, victim: Victim, stranger: ApiUser, *secrets: str) -> None:
+def _judge_battery(judge, client: httpx.Client, victim: Victim, stranger: ApiUser, *secrets: str) -> None:
+    watch = Watch.of(client, victim.user)
     responses = _error_battery(client, victim, stranger.headers)
-    assert sorted({r.status_code for r in responses}) == [401, 403, 404, 405, 413, 415, 422]
     for response in responses:
-        assert_problem(response, response.status_code)
-        assert_no_leak(response, victim.user.token, stranger.token, victim.task["description"], *secrets)
-    victim.assert_untouched()
+        secret_texts = (victim.user.token, stranger.token, victim.task["description"], *secrets)
+        judge.expect("ERR-NO-LEAK", checks.no_leak(response, *secret_texts), response)
+        judge.expect("ERR-NO-5XX", checks.no_server_error(response), response)
+    unchanged, readable = watch.after()
+    judge.expect("ERR-NO-POISON", readable, responses[-1])
+    judge.expect("ERR-REFUSAL-NO-EFFECT", unchanged, responses[-1])
+    statuses = sorted({r.status_code for r in responses})
+    expected = [401, 403, 404, 405, 413, 415, 422]
+    judge.expect("ERR-PROBLEM-SHAPE", PASS if statuses == expected else fail(f"statuses {statuses}"), responses[0])
+    for response in responses:
+        judge.expect("ERR-PROBLEM-SHAPE", checks.problem(response, response.status_code), response)
 
 
-@pytest.mark.req("ERR-NO-LEAK", "ERR-PROBLEM-SHAPE")
-def test_no_error_response_leaks_internals_or_tokens(client: httpx.Client, victim: Victim, make_user: UserFactory):
-    _assert_battery_is_clean(client, victim, make_user("stranger"))
+@pytest.mark.req("ERR-NO-LEAK", "ERR-NO-5XX", "ERR-NO-POISON", "ERR-REFUSAL-NO-EFFECT", "ERR-PROBLEM-SHAPE")
+def test_no_error_response_leaks_internals_or_tokens(client: httpx.Client, judge, victim: Victim, make_user):
+    _judge_battery(judge, client, victim, make_user("stranger"))
 
 
 @pytest.mark.inprocess
 @pytest.mark.req("ERR-NO-LEAK", "AUTH-SECRET")
-def test_secret_mode_errors_never_contain_the_secret(build_client: ClientFactory, issuer: TokenIssuer):
+def test_secret_mode_errors_never_contain_the_secret(judge, build_client: ClientFactory):
     client = build_client(BETTER_AUTH_SECRET=LEAK_SECRET)
-    minter = Minter(issuer, LEAK_SECRET)
+    minter = secret_minter(LEAK_SECRET)
     victim_id, stranger_id = new_user_id("leak"), new_user_id("stranger")
     victim = make_victim(client, ApiUser(victim_id, minter.mint(victim_id)))
-    _assert_battery_is_clean(client, victim, ApiUser(stranger_id, minter.mint(stranger_id)), LEAK_SECRET)
+    _judge_battery(judge, client, victim, ApiUser(stranger_id, minter.mint(stranger_id)), LEAK_SECRET)
 
 
 def _bug_that_quotes_secrets() -> None:
@@ -127,7 +137,7 @@ def test_preflight_from_any_other_origin_is_refused(cors_client: TestClient, ori
 
 @pytest.mark.inprocess
 @pytest.mark.req("ISO-CORS")
-def test_actual_request_from_another_origin_gets_no_cors_grant(cors_client: TestClient, make_user: UserFactory):
+def test_actual_request_from_another_origin_gets_no_cors_grant(cors_client: TestClient, make_user):
     user = make_user("cors")
     allowed = cors_client.get(user.tasks_url(), headers={**user.headers, "Origin": ALLOWED_ORIGIN})
     evil = cors_client.get(user.tasks_url(), headers={**user.headers, "Origin": "https://evil.example"})

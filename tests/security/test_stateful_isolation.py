@@ -1,9 +1,14 @@
 """A Hypothesis state machine: three users create, read, replace, toggle, delete and page through tasks, often
-aiming at each other's ids and paths. After every step the API must agree with a model of who owns what, and no
-user may ever observe or alter a task that is not theirs."""
+aiming at each other's ids and paths. After every step no user may have observed or altered a task that is not
+theirs (ISO-MATRIX, judged contract-neutrally), each user's own tasks must read as the model says (ISO-STATEFUL),
+and this backend's exact statuses hold (reference).
+
+The machine is built by a factory and run by `run_state_machine_as_test`; the same users play every example (their
+tasks are deleted between examples), so a run needs three accounts whatever the credential source."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, replace
 from typing import Any
@@ -14,146 +19,189 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from harness.cleanup import delete_all_tasks
-from harness.users import ApiUser, UserFactory, list_all
+from harness import checks
+from harness.users import ApiUser, snapshot_tasks
+from harness.verdicts import PASS, Judge, Verdict, fail
 
 USERS = 3
-NOT_FOUND_KEYS = {"type", "title", "status", "detail", "instance", "request_id"}
 who = st.integers(min_value=0, max_value=USERS - 1)
 titles = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=40)
 titles = titles.filter(lambda t: t.strip() != "")
 
 
+class JudgedFailureError(AssertionError):
+    """A judged check failed: raised so that Hypothesis shrinks to the shortest sequence that shows it."""
+
+
 @dataclass(frozen=True)
 class ModelTask:
     owner: int
-    title: str
+    title: str  # as sent; an implementation may store it trimmed
     completed: bool
 
+    def matches(self, title: object, completed: object) -> bool:
+        return title in {self.title, self.title.strip()} and completed == self.completed
 
-class IsolationMachine(RuleBasedStateMachine):
-    client: httpx.Client
-    make_user: UserFactory
 
-    task_ids = Bundle("task_ids")
+def isolation_machine(client: httpx.Client, users: list[ApiUser], judge: Judge) -> type[RuleBasedStateMachine]:
+    """A state machine class bound to this test's client, users and judge."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.users: list[ApiUser] = [self.make_user(f"model{i}") for i in range(USERS)]
-        self.model: dict[int, ModelTask] = {}
+    def expect(requirement: str, verdict: Verdict, response: httpx.Response | None) -> None:
+        if not judge.expect(requirement, verdict, response):
+            raise JudgedFailureError(verdict.message)
 
-    # --- helpers ---
-    def _owns(self, user: int, task_id: int) -> bool:
-        return task_id in self.model and self.model[task_id].owner == user
+    class IsolationMachine(RuleBasedStateMachine):
+        task_ids = Bundle("task_ids")
 
-    def _check_task(self, user: int, task_id: int, response: httpx.Response) -> None:
-        """200 with the modelled task when `user` owns it; else the generic 404 and nothing about the task."""
-        if self._owns(user, task_id):
-            assert response.status_code == 200, response.text
-            body = response.json()
-            expected = self.model[task_id]
-            assert (body["id"], body["title"], body["completed"]) == (task_id, expected.title, expected.completed)
-        else:
-            assert response.status_code == 404, response.text
-            body = response.json()
-            assert set(body) == NOT_FOUND_KEYS, body  # the generic problem, no task fields
-            assert body["type"] == "urn:todo-api:problem:not-found"
+        def __init__(self) -> None:
+            super().__init__()
+            self.model: dict[str, ModelTask] = {}
 
-    def _call(self, user: int, method: str, task_id: int, suffix: str = "", **kwargs: Any) -> httpx.Response:
-        acting = self.users[user]
-        return self.client.request(method, acting.tasks_url(task_id, suffix), headers=acting.headers, **kwargs)
+        def _owns(self, user: int, task_id: str) -> bool:
+            return task_id in self.model and self.model[task_id].owner == user
 
-    # --- rules ---
-    @rule(target=task_ids, user=who, title=titles)
-    def create(self, user: int, title: str) -> int:
-        acting = self.users[user]
-        response = self.client.post(acting.tasks_url(), json={"title": title}, headers=acting.headers)
-        assert response.status_code == 201, response.text
-        task_id: int = response.json()["id"]
-        assert task_id not in self.model
-        self.model[task_id] = ModelTask(owner=user, title=title.strip(), completed=False)
-        return task_id
+        def _others_private(self, user: int) -> list[str]:
+            return [task.title for task in self.model.values() if task.owner != user]
 
-    @rule(user=who, task_id=task_ids)
-    def read(self, user: int, task_id: int) -> None:
-        self._check_task(user, task_id, self._call(user, "GET", task_id))
+        def _call(self, user: int, method: str, task_id: str, suffix: str = "", **kwargs: Any) -> httpx.Response:
+            acting = users[user]
+            return client.request(method, acting.tasks_url(task_id, suffix), headers=acting.headers, **kwargs)
 
-    @rule(user=who, task_id=task_ids, title=titles)
-    def replace_title(self, user: int, task_id: int, title: str) -> None:
-        if self._owns(user, task_id):
-            self.model[task_id] = replace(self.model[task_id], title=title.strip())
-        self._check_task(user, task_id, self._call(user, "PUT", task_id, json={"title": title}))
+        def _check_task(self, user: int, task_id: str, response: httpx.Response) -> None:
+            """The owner gets the modelled task; anyone else gets a refusal that shows nothing of it."""
+            if self._owns(user, task_id):
+                body = _json_object(response)
+                same = str(body.get("id")) == task_id and self.model[task_id].matches(
+                    body.get("title"), body.get("completed")
+                )
+                expect("ISO-STATEFUL", checks.success(response), response)
+                expect("ISO-STATEFUL", PASS if same else fail(f"task {task_id} reads {body}"), response)
+            else:
+                private = (self.model[task_id].title,) if task_id in self.model else ()
+                expect("ISO-MATRIX", checks.not_accepted(response, "a request for another user's task"), response)
+                expect("ISO-MATRIX", checks.not_in_body(response, "another user's task", *private), response)
+                expect("ERR-404", checks.problem(response, 404, "not-found"), response)
 
-    @rule(user=who, task_id=task_ids, completed=st.none() | st.booleans())
-    def complete(self, user: int, task_id: int, completed: bool | None) -> None:
-        if self._owns(user, task_id):
-            old = self.model[task_id]
-            self.model[task_id] = replace(old, completed=not old.completed if completed is None else completed)
-        body = {} if completed is None else {"json": {"completed": completed}}
-        self._check_task(user, task_id, self._call(user, "PATCH", task_id, "/complete", **body))
+        @rule(target=task_ids, user=who, title=titles)
+        def create(self, user: int, title: str) -> str:
+            acting = users[user]
+            response = client.post(acting.tasks_url(), json={"title": title}, headers=acting.headers)
+            expect("ISO-STATEFUL", checks.success(response), response)
+            expect("API-CREATE", checks.status(response, 201), response)
+            task_id = str(_json_object(response).get("id"))
+            expect("ISO-STATEFUL", PASS if task_id not in self.model else fail(f"id {task_id} reused"), response)
+            self.model[task_id] = ModelTask(owner=user, title=title, completed=False)
+            return task_id
 
-    @rule(user=who, task_id=task_ids)
-    def delete(self, user: int, task_id: int) -> None:
-        response = self._call(user, "DELETE", task_id)
-        if self._owns(user, task_id):
-            assert response.status_code == 204, response.text
-            del self.model[task_id]
-        else:
-            assert response.status_code == 404, response.text
+        @rule(user=who, task_id=task_ids)
+        def read(self, user: int, task_id: str) -> None:
+            self._check_task(user, task_id, self._call(user, "GET", task_id))
 
-    @rule(user=who, other=who, task_id=task_ids)
-    def use_another_users_path(self, user: int, other: int, task_id: int) -> None:
-        if user == other:
-            return
-        path_of, acting = self.users[other], self.users[user]
-        response = self.client.put(path_of.tasks_url(task_id), json={"title": "pwned"}, headers=acting.headers)
-        assert response.status_code == 403, response.text
+        @rule(user=who, task_id=task_ids, title=titles)
+        def replace_title(self, user: int, task_id: str, title: str) -> None:
+            if self._owns(user, task_id):
+                self.model[task_id] = replace(self.model[task_id], title=title)
+            self._check_task(user, task_id, self._call(user, "PUT", task_id, json={"title": title}))
 
-    @rule(
-        user=who, limit=st.integers(min_value=1, max_value=5), status=st.sampled_from(["all", "pending", "completed"])
-    )
-    def list_first_page(self, user: int, limit: int, status: str) -> None:
-        acting = self.users[user]
-        response = self.client.get(
-            acting.tasks_url(), params={"limit": limit, "status": status}, headers=acting.headers
+        @rule(user=who, task_id=task_ids, completed=st.none() | st.booleans())
+        def complete(self, user: int, task_id: str, completed: bool | None) -> None:
+            if self._owns(user, task_id):
+                old = self.model[task_id]
+                self.model[task_id] = replace(old, completed=not old.completed if completed is None else completed)
+            body = {} if completed is None else {"json": {"completed": completed}}
+            self._check_task(user, task_id, self._call(user, "PATCH", task_id, "/complete", **body))
+
+        @rule(user=who, task_id=task_ids)
+        def delete(self, user: int, task_id: str) -> None:
+            response = self._call(user, "DELETE", task_id)
+            if self._owns(user, task_id):
+                expect("ISO-STATEFUL", checks.success(response), response)
+                expect("API-DELETE", checks.status(response, 204), response)
+                del self.model[task_id]
+            else:
+                expect("ISO-MATRIX", checks.not_accepted(response, "a delete of another user's task"), response)
+                expect("ERR-404", checks.status(response, 404), response)
+
+        @rule(user=who, other=who, task_id=task_ids)
+        def use_another_users_path(self, user: int, other: int, task_id: str) -> None:
+            if user == other:
+                other = (other + 1) % USERS
+            path_of, acting = users[other], users[user]
+            response = client.put(path_of.tasks_url(task_id), json={"title": "pwned"}, headers=acting.headers)
+            expect("ISO-MATRIX", checks.not_accepted(response, "a write on another user's path"), response)
+            expect("ERR-403", checks.status(response, 403), response)
+
+        @rule(
+            user=who,
+            limit=st.integers(min_value=1, max_value=5),
+            status=st.sampled_from(["all", "pending", "completed"]),
         )
-        assert response.status_code == 200, response.text
-        owned = {
-            task_id
-            for task_id, task in self.model.items()
-            if task.owner == user and status in ("all", "completed" if task.completed else "pending")
-        }
-        page = {task["id"] for task in response.json()}
-        assert page <= owned
-        assert len(page) == min(limit, len(owned))
-
-    # --- the model and the API agree, for every user, after every step ---
-    @invariant()
-    def every_user_sees_exactly_their_tasks(self) -> None:
-        for index, user in enumerate(self.users):
-            seen = {
-                task["id"]: ModelTask(index, task["title"], task["completed"]) for task in list_all(self.client, user)
+        def list_first_page(self, user: int, limit: int, status: str) -> None:
+            acting = users[user]
+            params = {"limit": limit, "status": status}
+            response = client.get(acting.tasks_url(), params=params, headers=acting.headers)
+            expect(
+                "ISO-MATRIX", checks.not_in_body(response, "another user's task", *self._others_private(user)), response
+            )
+            owned = {
+                task_id
+                for task_id, task in self.model.items()
+                if task.owner == user and (status == "all" or (status == "completed") == task.completed)
             }
-            assert seen == {task_id: task for task_id, task in self.model.items() if task.owner == index}
+            body = response.json() if checks.json_content(response) else []
+            page = {str(task.get("id")) for task in body if isinstance(task, dict)}
+            right = page <= owned and len(page) == min(limit, len(owned))
+            expect("API-LIST-LIMIT", PASS if right else fail(f"page {page} of {owned} with limit {limit}"), response)
 
-    def teardown(self) -> None:
-        for user in self.users:
-            delete_all_tasks(self.client, user)
+        @invariant()
+        def every_user_sees_exactly_their_tasks(self) -> None:
+            for index, user in enumerate(users):
+                listing = snapshot_tasks(client, user)
+                if listing.tasks is None:
+                    assert listing.failed is not None
+                    expect("ERR-NO-POISON", fail(checks.describe(listing.failed)), listing.failed)
+                    continue
+                seen = listing.by_id
+                mine = {task_id: task for task_id, task in self.model.items() if task.owner == index}
+                foreign = sorted((set(seen) - set(mine)) & set(self.model))
+                expect("ISO-MATRIX", fail(f"{user.id} lists other users' tasks {foreign}") if foreign else PASS, None)
+                same = set(seen) - set(foreign) == set(mine) and all(
+                    task.matches(seen[task_id].get("title"), seen[task_id].get("completed"))
+                    for task_id, task in mine.items()
+                )
+                expect("ISO-STATEFUL", PASS if same else fail(f"{user.id} lists {seen}, the model says {mine}"), None)
+
+        def teardown(self) -> None:
+            for user in users:
+                for task_id in snapshot_tasks(client, user).by_id:
+                    client.delete(user.tasks_url(task_id), headers=user.headers)
+
+    return IsolationMachine
 
 
-@pytest.mark.req("ISO-STATEFUL", "ISO-MATRIX", "ERR-403", "ERR-404")
-def test_random_multi_user_operations_never_cross_users(client: httpx.Client, make_user: UserFactory):
+def _json_object(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+@pytest.mark.req("ISO-MATRIX", "ISO-STATEFUL", "ERR-NO-POISON", "ERR-403", "ERR-404", "API-CREATE", "API-DELETE")
+@pytest.mark.req("API-LIST-LIMIT")
+def test_random_multi_user_operations_never_cross_users(client: httpx.Client, make_user, judge: Judge):
     """Bounded for the gate (15 runs of 20 steps, ~1,200 requests); STATEFUL_MAX_EXAMPLES/STATEFUL_STEPS raise it."""
-    machine = type(
-        "BoundIsolationMachine", (IsolationMachine,), {"client": client, "make_user": staticmethod(make_user)}
-    )
-    run_state_machine_as_test(
-        machine,
-        settings=settings(
-            max_examples=int(os.environ.get("STATEFUL_MAX_EXAMPLES", "15")),
-            stateful_step_count=int(os.environ.get("STATEFUL_STEPS", "20")),
-            deadline=None,
-            database=None,
-            suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-        ),
-    )
+    users = [make_user(f"model{i}") for i in range(USERS)]
+    # A judged failure is recorded by the judge, which fails the test with every violation it saw.
+    with contextlib.suppress(JudgedFailureError):
+        run_state_machine_as_test(
+            isolation_machine(client, users, judge),
+            settings=settings(
+                max_examples=int(os.environ.get("STATEFUL_MAX_EXAMPLES", "15")),
+                stateful_step_count=int(os.environ.get("STATEFUL_STEPS", "20")),
+                deadline=None,
+                database=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+                report_multiple_bugs=False,
+            ),
+        )

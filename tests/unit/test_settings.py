@@ -116,7 +116,7 @@ def test_production_refuses_dev_mode_but_accepts_a_real_mode():
     assert Settings(TODO_ENV="production", BETTER_AUTH_URL=URL).auth_mode is AuthMode.JWKS
 
 
-@pytest.mark.req("AUTH-TIME", "OPS-BAD-CONFIG")
+@pytest.mark.req("AUTH-LEEWAY", "OPS-BAD-CONFIG")
 @pytest.mark.parametrize(
     ("name", "value"),
     [
