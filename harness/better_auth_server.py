@@ -15,6 +15,7 @@ from sqlalchemy.engine import URL
 
 from harness import ROOT
 from harness.better_auth import jwks
+from harness.database import libpq_url
 from harness.net import free_port
 
 PROJECT = ROOT / "interop" / "better-auth"
@@ -37,7 +38,7 @@ def install() -> None:
 
 def node_database_url(server: URL, dbname: str) -> str:
     """The same database as a libpq-style URL node-postgres reads (`?host=/dir` for a unix socket)."""
-    return server.set(drivername="postgresql", database=dbname).render_as_string(hide_password=False)
+    return libpq_url(server.set(database=dbname).render_as_string(hide_password=False))
 
 
 @dataclass

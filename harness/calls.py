@@ -4,7 +4,7 @@ repository function on a pool."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import pytest
@@ -35,5 +35,5 @@ class Repository:
         self._runner = runner
         self.pool = pool
 
-    def __call__(self, function: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+    def __call__(self, function: Callable[..., Coroutine[Any, Any, T]], *args: Any, **kwargs: Any) -> T:
         return self._runner.run(function(self.pool, *args, **kwargs))

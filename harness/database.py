@@ -58,3 +58,8 @@ def fresh_database(prefix: str = "todo_fresh") -> Iterator[str]:
         yield database_url(server, dbname)
     finally:
         janitor.drop()
+
+
+def libpq_url(url: str) -> str:
+    """The same database as a plain libpq URL (psycopg's conninfo, node-postgres): `?host=/dir` for a unix socket."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)

@@ -83,7 +83,7 @@ def from_openapi(document: dict[str, Any], source: str) -> RouteShapes | None:
         task_param = item[len(template) + 2 : -1]
         completes = [t for t in paths if t.startswith(item + "/") and "patch" in paths[t] and "{" not in t[len(item) :]]
         item_ops = paths[item]
-        operation = next((item_ops[m] for m in ("get", "put", "delete") if m in item_ops), {})
+        operation: dict[str, Any] = next((item_ops[m] for m in ("get", "put", "delete") if m in item_ops), {})
         return RouteShapes(
             paths=TaskPaths(
                 collection=f"{match.group('prefix')}/{{user_id}}/tasks",

@@ -160,7 +160,7 @@ def _finding_markdown(number: int, finding: Finding) -> list[str]:
 
 def render_markdown(report: Report, fail_on: str) -> str:
     findings = report.ordered()
-    by_severity = defaultdict(int)
+    by_severity: dict[str, int] = defaultdict(int)
     for finding in findings:
         by_severity[finding.severity] += 1
     counts = ", ".join(f"{n} {sev}" for sev, n in sorted(by_severity.items(), key=lambda i: -SEVERITY_RANK[i[0]]))

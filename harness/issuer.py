@@ -58,6 +58,7 @@ class TokenIssuer:
     """Mints EdDSA tokens the way Better Auth's JWT plugin does, and serves their JWKS."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
         self.keys: list[SigningKey] = [SigningKey(kid=uuid.uuid4().hex)]
         self.available = True
         self.requests: list[str] = []
@@ -75,8 +76,7 @@ class TokenIssuer:
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{self.host}:{self._server.server_address[1]}"
 
     @property
     def jwks_url(self) -> str:

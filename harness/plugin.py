@@ -17,7 +17,7 @@ import os
 from collections.abc import Generator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -130,7 +130,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Against a target, tests of the in-process app are not part of the run; in a profile, neither are tests that
     judge none of its layers."""
     catalogue, layers = load_catalogue(), config.stash[LAYERS_KEY]
-    keep, drop = [], []
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
     for item in items:
         ids = [i for i in requirement_ids(item) if i in catalogue.requirements]
         outside = bool(ids) and not any(catalogue.layer_of(i) in layers for i in ids)
@@ -220,11 +221,12 @@ class FindingsCollector:
             ),
             "HS256 tokens minted with --jwt-secret"
             if config.getoption("--jwt-secret")
-            else "the harness's EdDSA issuer",
+            else "EdDSA tokens minted by the harness issuer",
         )
+        layers: frozenset[str] = config.stash[LAYERS_KEY]
         return {
             "target": config.getoption("--target-url") or "the in-process app",
-            "profile": f"{config.getoption('--profile')} (judges {', '.join(sorted(config.stash[LAYERS_KEY]))})",
+            "profile": f"{config.getoption('--profile')} (judges {', '.join(sorted(layers))})",
             "credentials": source,
             "routes": config.stash[ROUTES_KEY].describe(),
             "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -236,9 +238,9 @@ class FindingsCollector:
             self.report.counts["could not run" if COULD_NOT_RUN in properties else report.outcome] += 1
         if COULD_NOT_RUN in properties:
             self.report.could_not_run[str(properties[COULD_NOT_RUN])].add(report.nodeid)
-        self.report.add_checks(report.nodeid, properties.get(CHECKS, []))
-        self.report.add_verdicts(properties.get(VERDICTS, {}))
-        for name, value in properties.get(CLEANUP, {}).items():
+        self.report.add_checks(report.nodeid, cast(list[dict[str, Any]], properties.get(CHECKS, [])))
+        self.report.add_verdicts(cast(dict[str, str], properties.get(VERDICTS, {})))
+        for name, value in cast(dict[str, int], properties.get(CLEANUP, {})).items():
             self.report.cleanup[name] += int(value)
         if report.failed and not properties.get(JUDGE_ONLY):
             first = str(report.longreprtext).strip().splitlines() or ["(no detail)"]

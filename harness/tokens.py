@@ -25,8 +25,11 @@ SHARED_SECRET_LABEL = "the target's shared secret (--jwt-secret, not shown)"  # 
 
 
 class Signer(Protocol):
-    algorithm: str
-    kid: str | None
+    @property
+    def algorithm(self) -> str: ...
+
+    @property
+    def kid(self) -> str | None: ...
 
     def sign(self, payload: Any, headers: dict[str, Any]) -> str: ...
 

@@ -1,13 +1,21 @@
-"""Target mode, shown end to end: start `todo-api serve` on a fresh database in each auth mode, run the spec suite
-against it over HTTP with --target-url, check nothing was left behind, stop the server and drop the database.
+"""Target mode, shown end to end on this backend: start `todo-api serve` on a fresh database in an auth mode, judge
+it over HTTP in every profile with --findings, check nothing was left behind, stop it and drop the database.
 
-    python -m tools.target                      # both modes, tests/security
-    python -m tools.target --mode secret tests/api tests/security -x
-    tox -e target -- --mode jwks
+    python -m tools.target                                   # jwks and secret, every profile, tests/security
+    python -m tools.target --mode better-auth                # a real Better Auth (Node), users signed up through it
+    python -m tools.target --mode secret --profile security tests/api tests/security -x
+    tox -e target                                            # jwks and secret
+    tox -e interop                                           # ... and better-auth, after the interop tests
 
-JWKS mode: the server trusts BETTER_AUTH_URL=http://127.0.0.1:<issuer port>, where the pytest run's own issuer
-serves its JWKS (--issuer-port), so that run is a single process (-n 0): one issuer, one key set.
-Secret mode: the server gets BETTER_AUTH_SECRET and the run mints HS256 tokens with --jwt-secret (xdist allowed).
+Modes:
+- jwks: the server trusts BETTER_AUTH_URL=http://127.0.0.1:<port>, where the pytest run's own issuer serves its
+  JWKS (--issuer-port), so that run is a single process (-n 0): one issuer, one key set.
+- secret: the server gets BETTER_AUTH_SECRET and the run mints HS256 tokens with --jwt-secret (xdist allowed).
+- better-auth: a real Better Auth server (interop/better-auth) on the same database; the server trusts it as in
+  production and the run signs up throwaway users through it (--better-auth-url): checks that need the signing key
+  could not run, everything else runs.
+Every run must end with zero findings at any severity (--fail-on contract) and no task left behind.
+Findings land in reports/target/<mode>-<profile>/.
 """
 
 from __future__ import annotations
@@ -20,16 +28,21 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from backend.db.urls import normalize_database_url
-from harness.database import ROOT, fresh_database
+from harness import REPORTS, ROOT
+from harness.better_auth_server import BetterAuthServer, install, node_database_url
+from harness.database import fresh_database
 from harness.net import free_port, wait_ready
 
 DEFAULT_PATHS = ["tests/security"]
+MODES = ("jwks", "secret", "better-auth")
+PROFILES = ("security", "seed", "reference")
 
 
 def _serve_command() -> list[str]:
@@ -66,37 +79,58 @@ def _leftover_tasks(url: str) -> int:
         engine.dispose()
 
 
-def run_mode(mode: str, pytest_args: Sequence[str]) -> int:
-    """One auth mode: fresh database, server, suite, leftover check. Returns pytest's exit code (or 1)."""
-    with fresh_database("todo_target") as db_url:
-        if mode == "jwks":
-            issuer_port = free_port()
-            env = {"BETTER_AUTH_URL": f"http://127.0.0.1:{issuer_port}"}
-            auth_args = [f"--issuer-port={issuer_port}", "-n", "0"]
-        else:
-            secret = secrets.token_urlsafe(48)
-            env = {"BETTER_AUTH_SECRET": secret}
-            auth_args = [f"--jwt-secret={secret}"]
+def _auth(mode: str, db_url: str, stack: ExitStack) -> tuple[dict[str, str], list[str]]:
+    """The server's auth environment and the harness's credential flags for `mode`."""
+    if mode == "jwks":
+        issuer_port = free_port()
+        return {"BETTER_AUTH_URL": f"http://127.0.0.1:{issuer_port}"}, [f"--issuer-port={issuer_port}", "-n", "0"]
+    if mode == "secret":
+        secret = secrets.token_urlsafe(48)
+        return {"BETTER_AUTH_SECRET": secret}, [f"--jwt-secret={secret}", "-n", "2"]
+    install()
+    url = make_url(normalize_database_url(db_url))
+    better_auth = BetterAuthServer(node_database_url(url, url.database or ""))
+    better_auth.migrate()
+    stack.enter_context(_stopping(better_auth.start()))
+    return {"BETTER_AUTH_URL": better_auth.base_url}, [f"--better-auth-url={better_auth.base_url}", "-n", "2"]
+
+
+@contextmanager
+def _stopping(server: BetterAuthServer) -> Iterator[BetterAuthServer]:
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def run_mode(mode: str, profiles: Sequence[str], pytest_args: Sequence[str]) -> int:
+    """One auth mode: fresh database, server, one run per profile, leftover check. Returns 0 or the first failure."""
+    codes = []
+    with fresh_database("todo_target") as db_url, ExitStack() as stack:
+        env, auth_args = _auth(mode, db_url, stack)
         with running_server({"DATABASE_URL": db_url, **env}, free_port()) as url:
-            command = [sys.executable, "-m", "pytest", f"--target-url={url}", *auth_args, *pytest_args]
-            print(f"\n=== target mode [{mode}]: {url}\n$ {' '.join(command)}", flush=True)
-            started = time.monotonic()
-            code = subprocess.call(command, cwd=ROOT)
-            print(f"=== [{mode}] pytest exit {code} in {time.monotonic() - started:.1f}s", flush=True)
+            for profile in profiles:
+                findings = REPORTS / "target" / f"{mode}-{profile}"
+                command = [sys.executable, "-m", "pytest", f"--target-url={url}", *auth_args]
+                command += [f"--profile={profile}", f"--findings={findings}", "--fail-on=contract", *pytest_args]
+                print(f"\n=== target mode [{mode}, {profile}]: {url}\n$ {' '.join(command)}", flush=True)
+                started = time.monotonic()
+                codes.append(subprocess.call(command, cwd=ROOT))
+                print(f"=== [{mode}, {profile}] pytest exit {codes[-1]} in {time.monotonic() - started:.1f}s")
         leftover = _leftover_tasks(db_url)
         print(f"=== [{mode}] tasks left behind in the target's database: {leftover}", flush=True)
-        return code or (1 if leftover else 0)
+    return next((code for code in codes if code), 1 if leftover else 0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mode", choices=["jwks", "secret", "both"], default="both")
+    parser.add_argument("--mode", action="append", choices=MODES, help="default: jwks and secret")
+    parser.add_argument("--profile", action="append", choices=PROFILES, help="default: every profile")
     args, pytest_args = parser.parse_known_args(argv)
     if not any(Path(ROOT, arg.split("::")[0]).exists() for arg in pytest_args if not arg.startswith("-")):
         pytest_args = [*DEFAULT_PATHS, *pytest_args]
     pytest_args = ["-q", "-p", "no:cacheprovider", *pytest_args]
-    modes = ["jwks", "secret"] if args.mode == "both" else [args.mode]
-    results = {mode: run_mode(mode, pytest_args) for mode in modes}
+    results = {mode: run_mode(mode, args.profile or PROFILES, pytest_args) for mode in args.mode or ["jwks", "secret"]}
     print(
         "\n=== target mode summary: "
         + ", ".join(f"{m}: {'ok' if c == 0 else f'FAILED ({c})'}" for m, c in results.items())

