@@ -61,7 +61,7 @@ class Credentials:
         raise NotImplementedError
 
     def user_with_id(self, user_id: str) -> ApiUser:
-        could_not_run(f"needs users with ids of the harness's choosing, and {self.description} does not make them")
+        could_not_run(f"needs users with ids of the harness's choosing, which {self.description} cannot provide")
 
     def release(self, user: ApiUser, clean: bool) -> None:
         """The test is done with `user`; `clean` says whether every task it owns is gone."""

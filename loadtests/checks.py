@@ -42,11 +42,17 @@ def shape_problem(task: Any) -> str | None:
 @dataclass
 class OwnTasks:
     """The tasks one virtual user created. Titles carry its marker, so a task it lost track of (a create whose
-    answer never arrived) is still recognisably its own, while any other task is an isolation breach."""
+    answer never arrived) is still recognisably its own, while any other task is an isolation breach.
+
+    Several virtual users may share one account (a tokens file with fewer users than virtual users). `account` is
+    then the account's user id, and each virtual user's marker is "<account> vu-<tag>": a task whose title starts
+    with "<account> " belongs to the account (a sibling virtual user's), so it is no breach, but it is never adopted
+    or acted on; only tasks of other accounts are breaches. Without `account` the marker is the account."""
 
     marker: str
     titles: dict[int, str] = field(default_factory=dict)
     completed: dict[int, bool] = field(default_factory=dict)
+    account: str | None = None
 
     def title(self, n: int) -> str:
         return f"{self.marker} task {n}"
@@ -60,14 +66,19 @@ class OwnTasks:
         self.completed.pop(task_id, None)
 
     def is_own(self, task: Mapping[str, Any]) -> bool:
+        """This virtual user's own task: one it tracks, or one whose title carries its marker."""
         return task["id"] in self.titles or str(task.get("title", "")).startswith(f"{self.marker} ")
+
+    def in_account(self, task: Mapping[str, Any]) -> bool:
+        """A task of the account this virtual user acts as: its own, or a sibling's on the same account."""
+        return self.is_own(task) or str(task.get("title", "")).startswith(f"{self.account or self.marker} ")
 
 
 def check_task(own: OwnTasks, task: Any, *, expected_id: int | None = None) -> dict[str, Any]:
     problem = shape_problem(task)
     if problem is not None:
         raise ContractError(problem)
-    if (expected_id is not None and task["id"] != expected_id) or not own.is_own(task):
+    if (expected_id is not None and task["id"] != expected_id) or not own.in_account(task):
         raise ContractError(f"{ISOLATION_BREACH}: a response carried a task of another user")
     result: dict[str, Any] = task
     return result
@@ -80,8 +91,8 @@ def check_page(own: OwnTasks, body: Any, *, limit: int) -> list[dict[str, Any]]:
         raise ContractError("the list response is longer than the requested limit")
     page = [check_task(own, task) for task in body]
     for task in page:
-        if task["id"] not in own.titles:
-            own.remember(task)  # a create whose answer was lost: adopt it
+        if task["id"] not in own.titles and own.is_own(task):
+            own.remember(task)  # a create whose answer was lost: adopt it (never a sibling's task)
     return page
 
 

@@ -1,10 +1,10 @@
 """Target mode, shown end to end on this backend: start `todo-api serve` on a fresh database in an auth mode, judge
 it over HTTP in every profile with --findings, check nothing was left behind, stop it and drop the database.
 
-    python -m tools.target                                   # jwks and secret, every profile, tests/security
+    python -m tools.target                                   # jwks, secret and dev; every profile; tests/security
     python -m tools.target --mode better-auth                # a real Better Auth (Node), users signed up through it
     python -m tools.target --mode secret --profile security tests/api tests/security -x
-    tox -e target                                            # jwks and secret
+    tox -e target                                            # jwks, secret and dev
     tox -e interop                                           # ... and better-auth, after the interop tests
 
 Modes:
@@ -14,6 +14,8 @@ Modes:
 - better-auth: a real Better Auth server (interop/better-auth) on the same database; the server trusts it as in
   production and the run signs up throwaway users through it (--better-auth-url): checks that need the signing key
   could not run, everything else runs.
+- dev: the server in dev mode; `todo-api token` mints tokens for four users into a file the run takes (--tokens), as
+  a reviewer given pre-issued tokens would.
 Every run must end with zero findings at any severity (--fail-on contract) and no task left behind.
 Findings land in reports/target/<mode>-<profile>/.
 """
@@ -21,6 +23,7 @@ Findings land in reports/target/<mode>-<profile>/.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import subprocess
@@ -39,9 +42,11 @@ from harness import REPORTS, ROOT
 from harness.better_auth_server import BetterAuthServer, install, node_database_url
 from harness.database import fresh_database
 from harness.net import free_port, wait_ready
+from harness.users import new_user_id
 
 DEFAULT_PATHS = ["tests/security"]
-MODES = ("jwks", "secret", "better-auth")
+MODES = ("jwks", "secret", "better-auth", "dev")
+DEV_USERS = 4
 PROFILES = ("security", "seed", "reference")
 
 
@@ -51,23 +56,22 @@ def _serve_command() -> list[str]:
 
 
 @contextmanager
-def running_server(env: dict[str, str], port: int) -> Iterator[str]:
+def running_server(env: dict[str, str], port: int, data_dir: str) -> Iterator[str]:
     """`todo-api serve` as a child process; yields its URL once /readyz answers."""
     url = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory() as data_dir:
-        full_env = {**os.environ, "TODO_DATA_DIR": data_dir, "TODO_LOG_LEVEL": "WARNING", **env}
-        command = [*_serve_command(), "serve", "--host", "127.0.0.1", "--port", str(port)]
-        process = subprocess.Popen(command, env=full_env, cwd=ROOT)
+    full_env = {**os.environ, "TODO_DATA_DIR": data_dir, "TODO_LOG_LEVEL": "WARNING", **env}
+    command = [*_serve_command(), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    process = subprocess.Popen(command, env=full_env, cwd=ROOT)
+    try:
+        wait_ready(url, process)
+        yield url
+    finally:
+        process.terminate()
         try:
-            wait_ready(url, process)
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def _leftover_tasks(url: str) -> int:
@@ -79,14 +83,31 @@ def _leftover_tasks(url: str) -> int:
         engine.dispose()
 
 
+def _dev_tokens(data_dir: str) -> Path:
+    """Tokens from the server's own dev key (`todo-api token`), in the --tokens file format."""
+    env = {**os.environ, "TODO_DATA_DIR": data_dir}
+    tokens = []
+    for _ in range(DEV_USERS):
+        user_id = new_user_id("dev")
+        minted = subprocess.run(
+            [*_serve_command(), "token", user_id], env=env, check=True, capture_output=True, text=True
+        )
+        tokens.append({"id": user_id, "token": minted.stdout.strip()})
+    path = Path(data_dir) / "tokens.json"
+    path.write_text(json.dumps({"users": tokens}), encoding="utf-8")
+    return path
+
+
 def _auth(mode: str, db_url: str, stack: ExitStack) -> tuple[dict[str, str], list[str]]:
-    """The server's auth environment and the harness's credential flags for `mode`."""
+    """The server's auth environment and the harness's credential flags for `mode` (dev: added once it runs)."""
     if mode == "jwks":
         issuer_port = free_port()
         return {"BETTER_AUTH_URL": f"http://127.0.0.1:{issuer_port}"}, [f"--issuer-port={issuer_port}", "-n", "0"]
     if mode == "secret":
         secret = secrets.token_urlsafe(48)
         return {"BETTER_AUTH_SECRET": secret}, [f"--jwt-secret={secret}", "-n", "2"]
+    if mode == "dev":
+        return {}, ["-n", "0"]
     install()
     url = make_url(normalize_database_url(db_url))
     better_auth = BetterAuthServer(node_database_url(url, url.database or ""))
@@ -108,7 +129,10 @@ def run_mode(mode: str, profiles: Sequence[str], pytest_args: Sequence[str]) -> 
     codes = []
     with fresh_database("todo_target") as db_url, ExitStack() as stack:
         env, auth_args = _auth(mode, db_url, stack)
-        with running_server({"DATABASE_URL": db_url, **env}, free_port()) as url:
+        data_dir = stack.enter_context(tempfile.TemporaryDirectory())
+        with running_server({"DATABASE_URL": db_url, **env}, free_port(), data_dir) as url:
+            if mode == "dev":
+                auth_args.append(f"--tokens={_dev_tokens(data_dir)}")
             for profile in profiles:
                 findings = REPORTS / "target" / f"{mode}-{profile}"
                 command = [sys.executable, "-m", "pytest", f"--target-url={url}", *auth_args]
@@ -124,13 +148,13 @@ def run_mode(mode: str, profiles: Sequence[str], pytest_args: Sequence[str]) -> 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mode", action="append", choices=MODES, help="default: jwks and secret")
+    parser.add_argument("--mode", action="append", choices=MODES, help="default: jwks, secret and dev")
     parser.add_argument("--profile", action="append", choices=PROFILES, help="default: every profile")
     args, pytest_args = parser.parse_known_args(argv)
     if not any(Path(ROOT, arg.split("::")[0]).exists() for arg in pytest_args if not arg.startswith("-")):
         pytest_args = [*DEFAULT_PATHS, *pytest_args]
     pytest_args = ["-q", "-p", "no:cacheprovider", *pytest_args]
-    results = {mode: run_mode(mode, args.profile or PROFILES, pytest_args) for mode in args.mode or ["jwks", "secret"]}
+    results = {mode: run_mode(mode, args.profile or PROFILES, pytest_args) for mode in args.mode or ["jwks", "secret", "dev"]}
     print(
         "\n=== target mode summary: "
         + ", ".join(f"{m}: {'ok' if c == 0 else f'FAILED ({c})'}" for m, c in results.items())

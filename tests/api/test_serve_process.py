@@ -30,7 +30,8 @@ def test_sigterm_stops_the_server_and_the_embedded_postgres_it_started(tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "BETTER_AUTH_"))}
     env["TODO_DATA_DIR"] = str(tmp_path)
     server = subprocess.Popen(
-        [sys.executable, "-m", "backend.cli", "serve", "--port", str(port)],
+        # Loopback by name, not by serve's default: whatever the default becomes, this test binds no other interface.
+        [sys.executable, "-m", "backend.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

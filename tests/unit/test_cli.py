@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import uvicorn
 
 from backend import cli
 
@@ -91,10 +92,66 @@ def test_a_real_process_with_bad_configuration_exits_2_without_a_traceback(tmp_p
     _assert_one_clear_line(result.returncode, result.stdout, result.stderr, expected)
 
 
+class WentPastTheGuardsError(Exception):
+    """Raised by the stand-ins for what a command does once its guards let it through."""
+
+
+@pytest.fixture
+def stand_ins(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Nothing past the guards can run in these tests, even when a guard is broken: no database is resolved or
+    started, no migration runs and uvicorn binds nothing. Each stand-in records its step and raises."""
+    reached: list[str] = []
+
+    def stop_at(step: str):
+        def stand_in(*_args: object, **_kwargs: object):
+            reached.append(step)
+            raise WentPastTheGuardsError(step)
+
+        return stand_in
+
+    monkeypatch.setattr(cli, "_database_url", stop_at("database"))
+    monkeypatch.setattr(uvicorn, "run", stop_at("uvicorn.run"))
+    return reached
+
+
 @pytest.mark.req("OPS-BAD-CONFIG")
 @pytest.mark.parametrize("command", [["serve"], ["migrate"], ["token", "u1"], ["check"]], ids=" ".join)
-def test_every_command_refuses_bad_configuration_the_same_way(clean_env, capsys, command):
+def test_every_command_refuses_bad_configuration_the_same_way(clean_env, capsys, stand_ins, command):
     clean_env.setenv("BETTER_AUTH_SECRET", "too-short-secret")
     code = cli.main(command)
     captured = capsys.readouterr()
     _assert_one_clear_line(code, captured.out, captured.err, "BETTER_AUTH_SECRET must be at least 32 bytes")
+
+
+NON_LOOPBACK_HOSTS = ["0.0.0.0", "::", "192.0.2.10", "todo.example"]
+LOOPBACK_HOSTS = ["127.0.0.1", "127.0.0.2", "::1", "localhost"]
+
+
+@pytest.mark.req("AUTH-DEV-MODE", "OPS-CLI")
+@pytest.mark.parametrize("host", NON_LOOPBACK_HOSTS)
+def test_serve_refuses_dev_mode_on_a_non_loopback_host(clean_env, capsys, stand_ins, host):
+    try:
+        code = cli.main(["serve", "--host", host, "--port", "1"])
+    except WentPastTheGuardsError as step:
+        pytest.fail(f"dev mode went on to {step} with --host {host}")
+    captured = capsys.readouterr()
+    _assert_one_clear_line(code, captured.out, captured.err, f"dev mode only binds to loopback (got --host {host})")
+    assert stand_ins == []
+
+
+@pytest.mark.req("AUTH-DEV-MODE", "OPS-CLI")
+@pytest.mark.parametrize("host", LOOPBACK_HOSTS)
+def test_serve_in_dev_mode_goes_on_to_start_on_a_loopback_host(clean_env, capsys, stand_ins, host):
+    # The other side of the guard, and the proof that the stand-ins sit on serve's path.
+    with pytest.raises(WentPastTheGuardsError):
+        cli.main(["serve", "--host", host, "--port", "1"])
+    assert stand_ins == ["database"]
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.req("OPS-CLI")
+def test_serve_outside_dev_mode_may_bind_any_host(clean_env, stand_ins):
+    clean_env.setenv("BETTER_AUTH_SECRET", SECRET)
+    with pytest.raises(WentPastTheGuardsError):
+        cli.main(["serve", "--host", "0.0.0.0", "--port", "1"])
+    assert stand_ins == ["database"]

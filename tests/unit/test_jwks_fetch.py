@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,6 +31,8 @@ class Script:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     seen: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    answered: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)  # ends a delay early (at teardown)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -40,18 +41,20 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         script = self.server.script
         script.seen.append((self.path, dict(self.headers.items())))
-        time.sleep(script.delay)
-        if self.path != JWKS_PATH:  # where a redirect points: a valid JWKS the store must never fetch
-            script = Script(body=jwks_body())
+        script.released.wait(script.delay)
+        # Where a redirect points: a valid JWKS the store must never fetch.
+        answer = script if self.path == JWKS_PATH else Script(body=jwks_body())
         try:
-            self.send_response(script.status)
-            for name, value in script.headers.items():
+            self.send_response(answer.status)
+            for name, value in answer.headers.items():
                 self.send_header(name, value)
-            self.send_header("Content-Length", str(len(script.body)))
+            self.send_header("Content-Length", str(len(answer.body)))
             self.end_headers()
-            self.wfile.write(script.body)
+            self.wfile.write(answer.body)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the store gave up waiting (the timeout test)
+        finally:
+            script.answered.set()
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -72,9 +75,10 @@ def server() -> Iterator[_Server]:
 
 
 @pytest.fixture
-def script(server: _Server) -> Script:
+def script(server: _Server) -> Iterator[Script]:
     server.script = Script(body=jwks_body())
-    return server.script
+    yield server.script
+    server.script.released.set()  # no handler outlives its test
 
 
 @pytest.fixture
@@ -138,8 +142,11 @@ def test_a_document_one_byte_over_the_size_limit_is_refused(url: str, script: Sc
 
 @pytest.mark.req("AUTH-JWKS-CACHE", "AUTH-JWKS-OUTAGE")
 def test_a_slow_endpoint_is_abandoned_after_the_configured_timeout(url: str, script: Script) -> None:
-    # Answers after 1 s: within httpx's 5 s default, beyond the store's 0.2 s.
-    script.delay = 1.0
-    started = time.monotonic()
+    # The endpoint answers after 4 s: within httpx's 5 s default, 20 times the store's 0.2 s. A store that waited for
+    # it (no timeout, or httpx's default) would load the key; one that applies its 0.2 s gives up while the endpoint
+    # still holds the request. Neither check reads the wall clock, so a loaded machine cannot fail them: it would
+    # have to stall the store for the whole 4 s.
+    script.delay = 4.0
     assert not loads_key(make_store(url, timeout=0.2))
-    assert time.monotonic() - started < 0.9
+    assert not script.answered.is_set(), "the store waited for the endpoint's answer"
+    assert [path for path, _ in script.seen] == [JWKS_PATH]
