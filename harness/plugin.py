@@ -179,14 +179,20 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             (CHECKS, [check.to_json() for check in recorder.failures]),
             (JUDGE_ONLY, item.stash.get(JUDGE_FAILED_KEY, False)),
         ]
-    elif report.when == "call" and report.failed and excinfo is not None and excinfo.errisinstance(AssertionError):
-        report.user_properties += _contract_failure(item, str(excinfo.value))
+    elif report.when == "call" and report.failed and excinfo is not None and excinfo.errisinstance(_FAILURES):
+        failure = excinfo.value
+        text = str(failure) if isinstance(failure, AssertionError) else f"{type(failure).__name__}: {failure}"
+        report.user_properties += _contract_failure(item, text)
     return report
 
 
+_FAILURES = (Exception, pytest.fail.Exception)
+
+
 def _contract_failure(item: pytest.Item, message: str) -> list[tuple[str, Any]]:
-    """A plain assertion failed in a test that judges only seed or reference requirements: a contract finding
-    against each of them. Security verdicts are never inferred this way; they go through the judge."""
+    """A plain assertion (or a missing field, a wrong type) failed in a test that judges only seed or reference
+    requirements: a contract finding against each of them. Security verdicts are never inferred this way; they go
+    through the judge."""
     catalogue, layers = load_catalogue(), item.config.stash[LAYERS_KEY]
     judged = [i for i in requirement_ids(item) if i in catalogue.requirements and catalogue.layer_of(i) in layers]
     if not judged or any(catalogue.layer_of(i) == "security" for i in judged):

@@ -8,6 +8,7 @@ import pytest
 
 from harness.checks import assert_problem
 from harness.inprocess import make_settings
+from harness.verdicts import could_not_run
 
 _COMMON = {"401", "403", "422", "500", "503"}
 # Every status each operation can answer (besides 405, which is about the path, not the operation).
@@ -26,7 +27,8 @@ EXPECTED_RESPONSES = {
 @pytest.fixture(scope="module")
 def openapi(client) -> dict[str, Any]:
     response = client.get("/openapi.json")
-    assert response.status_code == 200
+    if not response.is_success:
+        could_not_run("the target serves no /openapi.json")
     document: dict[str, Any] = response.json()
     return document
 
@@ -85,7 +87,7 @@ def test_the_bearer_auth_scheme_is_declared(openapi):
     assert (scheme["type"], scheme["scheme"], scheme["bearerFormat"]) == ("http", "bearer", "JWT")
 
 
-@pytest.mark.req("API-OPENAPI", "ISO-ROUTE-TABLE")
+@pytest.mark.req("API-OPENAPI")
 def test_every_api_operation_requires_bearer_auth_and_health_does_not(openapi):
     for (path, _), operation in _operations(openapi).items():
         expected = [{"bearerAuth": []}] if path.startswith("/api/") else None

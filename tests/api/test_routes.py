@@ -108,7 +108,7 @@ def test_delete_returns_204_and_the_task_is_gone(client, alice):
     assert [t["id"] for t in list_all(client, alice)] == [kept["id"]]
 
 
-@pytest.mark.req("API-TOGGLE")
+@pytest.mark.req("API-SET-COMPLETE")
 def test_patch_without_a_body_toggles_completion_and_sets_then_clears_completed_at(client, alice):
     task = create_task(client, alice)
     url = alice.tasks_url(task["id"], "/complete")
