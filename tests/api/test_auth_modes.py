@@ -174,8 +174,3 @@ def test_dev_mode_is_refused_in_production(worker_database_url, tmp_path):
         make_settings(worker_database_url, TODO_DATA_DIR=str(tmp_path), TODO_ENV="production")
     assert not (tmp_path / "dev-signing-key.pem").exists()
 
-
-@pytest.mark.req("AUTH-DEV-MODE", "OPS-CLI")
-def test_serve_refuses_dev_mode_on_a_non_loopback_host(dev_env, capsys):
-    assert cli.main(["serve", "--host", "0.0.0.0", "--port", "1"]) == 2
-    assert "loopback" in capsys.readouterr().err
