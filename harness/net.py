@@ -6,10 +6,14 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import uvicorn
 from fastapi import FastAPI
+
+from harness import ROOT
 
 READY_TIMEOUT_SECONDS = 120.0
 
@@ -66,3 +70,23 @@ class LiveServer:
     def __exit__(self, *_: object) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=10)
+
+
+@contextmanager
+def serving(
+    command: list[str], port: int, *, env: dict[str, str] | None = None, ready_path: str = "/readyz"
+) -> Iterator[str]:
+    """A server as a child process on loopback `port`; yields its URL once `ready_path` answers 200, and stops it
+    (SIGTERM, then SIGKILL) however the block ends."""
+    url = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(command, env=env, cwd=ROOT)
+    try:
+        wait_ready(url, process, path=ready_path)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -33,7 +33,7 @@ from sqlalchemy import create_engine, inspect, text
 from backend.db.urls import normalize_database_url
 from harness import ROOT
 from harness.database import fresh_database, libpq_url
-from harness.net import free_port, wait_ready
+from harness.net import free_port, serving
 
 
 @dataclass(frozen=True)
@@ -88,18 +88,8 @@ def _served(variant: Variant, database_url: str, auth_args: list[str]) -> Iterat
     command = [sys.executable, "-m", "tools.variants", "--port", str(port), "--database-url", libpq_url(database_url)]
     command += ["--auth", variant.auth, "--id-type", variant.id_type, *auth_args]
     command += [*(["--no-docs"] if not variant.docs else []), *[f"--defect={d}" for d in variant.defects]]
-    process = subprocess.Popen(command, cwd=ROOT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(url, process, timeout=60, path="/healthz")
+    with serving(command, port, ready_path="/healthz") as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _left_behind(database_url: str) -> int:

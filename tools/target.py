@@ -41,7 +41,7 @@ from backend.db.urls import normalize_database_url
 from harness import REPORTS, ROOT
 from harness.better_auth_server import BetterAuthServer, install, node_database_url
 from harness.database import fresh_database
-from harness.net import free_port, wait_ready
+from harness.net import free_port, serving
 from harness.users import new_user_id
 
 DEFAULT_PATHS = ["tests/security"]
@@ -58,20 +58,10 @@ def _serve_command() -> list[str]:
 @contextmanager
 def running_server(env: dict[str, str], port: int, data_dir: str) -> Iterator[str]:
     """`todo-api serve` as a child process; yields its URL once /readyz answers."""
-    url = f"http://127.0.0.1:{port}"
     full_env = {**os.environ, "TODO_DATA_DIR": data_dir, "TODO_LOG_LEVEL": "WARNING", **env}
     command = [*_serve_command(), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    process = subprocess.Popen(command, env=full_env, cwd=ROOT)
-    try:
-        wait_ready(url, process)
+    with serving(command, port, env=full_env) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _leftover_tasks(url: str) -> int:
@@ -154,7 +144,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not any(Path(ROOT, arg.split("::")[0]).exists() for arg in pytest_args if not arg.startswith("-")):
         pytest_args = [*DEFAULT_PATHS, *pytest_args]
     pytest_args = ["-q", "-p", "no:cacheprovider", *pytest_args]
-    results = {mode: run_mode(mode, args.profile or PROFILES, pytest_args) for mode in args.mode or ["jwks", "secret", "dev"]}
+    results = {
+        mode: run_mode(mode, args.profile or PROFILES, pytest_args) for mode in args.mode or ["jwks", "secret", "dev"]
+    }
     print(
         "\n=== target mode summary: "
         + ", ".join(f"{m}: {'ok' if c == 0 else f'FAILED ({c})'}" for m, c in results.items())
