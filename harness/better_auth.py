@@ -42,8 +42,9 @@ def expires_at(token: str) -> float:
 class Browser:
     """One browser session against a Better Auth deployment: its cookie jar is the session."""
 
-    def __init__(self, base_url: str, timeout: float = 10.0) -> None:
+    def __init__(self, base_url: str, timeout: float = 10.0, renew_margin: float = RENEW_MARGIN_SECONDS) -> None:
         self.base_url = base_url.rstrip("/")
+        self.renew_margin = renew_margin
         self.http = httpx.Client(base_url=self.base_url, timeout=timeout, headers={"Origin": self.base_url})
         self._token: str | None = None
 
@@ -87,7 +88,7 @@ class Browser:
 
     def fresh_token(self) -> str:
         """The current token, renewed through /api/auth/token when it expires within the margin."""
-        if self._token is None or expires_at(self._token) - time.time() < RENEW_MARGIN_SECONDS:
+        if self._token is None or expires_at(self._token) - time.time() < self.renew_margin:
             return self.token()
         return self._token
 

@@ -28,7 +28,7 @@ import httpx
 import psutil
 
 from loadtests.stack import LocalStack
-from loadtests.tokens import ed25519_minter
+from loadtests.tokens import minter_from_env
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKS_PER_USER = 20
@@ -67,14 +67,12 @@ class BenchUser:
 
 
 def seed(url: str, token_env: dict[str, str], count: int) -> list[BenchUser]:
-    mint = ed25519_minter(
-        Path(token_env["LOADTEST_SIGNING_KEY"]), token_env["LOADTEST_KID"], token_env["LOADTEST_ISSUER"], ttl=7200
-    )
+    minter = minter_from_env(token_env)
     users = []
     with httpx.Client(base_url=url, timeout=30) as client:
         for n in range(count):
             user_id = f"bench-{n:03d}"
-            token = mint(user_id).token
+            token = minter.mint(user_id, ttl=7200)
             ids = []
             for i in range(TASKS_PER_USER):
                 response = client.post(
@@ -83,7 +81,7 @@ def seed(url: str, token_env: dict[str, str], count: int) -> list[BenchUser]:
                 response.raise_for_status()
                 ids.append(int(response.json()["id"]))
             writer_id = f"{user_id}-writer"
-            users.append(BenchUser(user_id, token, tuple(ids), writer_id, mint(writer_id).token))
+            users.append(BenchUser(user_id, token, tuple(ids), writer_id, minter.mint(writer_id, ttl=7200)))
     return users
 
 

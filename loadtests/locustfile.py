@@ -3,6 +3,11 @@
 status, shape, and that no task of another user ever appears (a failure named "ISOLATION BREACH ...", requirement
 LOAD-ISOLATION; the run's verdict against specs/slo.yaml is LOAD-SLO).
 
+The identity comes from the token source (loadtests/tokens.py): a minted `load-...` user, a throwaway Better Auth
+account, or a user of a tokens file (possibly shared with other virtual users: each still judges and acts on its own
+tasks only). A virtual user that cannot get its credentials records a failed request and stops; what the sources did
+(sign-ups, /api/auth/token calls, tokens used) is `credentials` in summary.json.
+
 Configured by environment (the runner, loadtests/run.py, sets it): LOADTEST_PROFILE, LOADTEST_USERS,
 LOADTEST_DURATION, LOADTEST_THINK_TIME ("min,max" seconds), LOADTEST_SLO_BUDGET, LOADTEST_SLO_FILE,
 LOADTEST_REPORT_DIR, LOADTEST_SEED_TASKS and the token source (loadtests/tokens.py).
@@ -14,11 +19,11 @@ import json
 import logging
 import os
 import random
-import time
-import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from locust import FastHttpUser, between, events, task
 from locust.env import Environment
@@ -28,9 +33,11 @@ from loadtests import shapes
 from loadtests.checks import ContractError, OwnTasks, check_page, check_task, next_page_path
 from loadtests.slo import ISOLATION_BREACH, SLO_FILE, breaches, budget_name_for, load_slo
 from loadtests.stats import isolation_breaches, run_stats
-from loadtests.tokens import Minted, minter_from_env
+from loadtests.tokens import CredentialError, Identity, source_from_env
 
 log = logging.getLogger("loadtests")
+# Better Auth's calls (sign-ups, token renewals) are counted in summary.json, not logged one line each.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 PROFILE = os.environ.get("LOADTEST_PROFILE", "smoke")
 SLO_PATH = Path(os.environ.get("LOADTEST_SLO_FILE", str(SLO_FILE)))
@@ -40,7 +47,6 @@ PAGE_SIZE = 20
 MAX_PAGES = 5
 MAX_OWN_TASKS = 60  # deletes outpace creates above this, so a long soak does not grow without bound
 MIN_OWN_TASKS = 5
-TOKEN_REFRESH_MARGIN = 60.0
 
 # The one shape Locust finds in this module.
 SelectedProfile = shapes.configure(
@@ -51,7 +57,10 @@ SelectedProfile = shapes.configure(
     slo_path=SLO_PATH,
 )
 
-_mint = minter_from_env(os.environ)
+# What the credential source did in this process (sign-ups, token fetches, tokens used); workers report theirs to the
+# master, which adds them up for summary.json.
+CREDENTIALS: Counter[str] = Counter()
+_source = source_from_env(os.environ, CREDENTIALS)
 
 LIST = "/api/[user]/tasks"
 NEXT = "/api/[user]/tasks?cursor=[next]"
@@ -70,21 +79,57 @@ class TodoUser(FastHttpUser):
     network_timeout = 30.0
     connection_timeout = 10.0
 
+    identity: Identity | None = None
+    stopped = False  # after a fatal credential failure: no more requests, and Locust stops the user
+
     def on_start(self) -> None:
-        self.user_id = f"load-{uuid.uuid4().hex[:16]}"
-        self.own = OwnTasks(marker=self.user_id)
-        self.base = f"/api/{self.user_id}/tasks"
-        self.minted: Minted | None = None
+        try:
+            self.identity = _source.identity()  # e.g. signs up a Better Auth account
+        except CredentialError as exc:
+            self.credential_failure(exc)
+            return
+        self.user_id = self.identity.user_id
+        # The marker is the user id, or "<user id> vu-<tag>" when virtual users may share the account.
+        self.own = OwnTasks(marker=self.identity.marker, account=self.user_id)
+        self.base = f"/api/{quote(self.user_id, safe='')}/tasks"
+        self.last_token: str | None = None
         self.created = 0
         for _ in range(SEED_TASKS):
             self.create()
 
+    def on_stop(self) -> None:
+        if self.identity is not None:
+            self.identity.close()
+
     # --- plumbing ---
 
+    def credential_failure(self, exc: CredentialError) -> None:
+        """Report it as a failed request (so the run breaches its error budget); stop the user when it is fatal
+        (gracefully: Locust ends it before its next task, without a traceback)."""
+        self.environment.events.request.fire(
+            request_type=exc.method,
+            name=exc.name,
+            response_time=exc.elapsed_ms,
+            response_length=0,
+            response=None,
+            context={},
+            exception=exc,
+        )
+        CREDENTIALS["credential_failures"] += 1
+        if exc.fatal:
+            log.error("virtual user stopped: %s", exc)
+            self.stopped = True
+            self.stop()
+        else:
+            log.warning("%s", exc)
+
     def headers(self, json_body: bool) -> dict[str, str]:
-        if self.minted is None or self.minted.expires_at - time.time() < TOKEN_REFRESH_MARGIN:
-            self.minted = _mint(self.user_id)  # like a browser renewing its Better Auth token
-        headers = {"Authorization": f"Bearer {self.minted.token}"}
+        assert self.identity is not None
+        token = self.identity.token()  # renewed when about to expire, as a browser renews its Better Auth token
+        if token != self.last_token:
+            CREDENTIALS["tokens_used"] += 1
+            self.last_token = token
+        headers = {"Authorization": f"Bearer {token}"}
         if json_body:
             headers["Content-Type"] = "application/json"
         return headers
@@ -92,9 +137,16 @@ class TodoUser(FastHttpUser):
     def call(self, method: str, path: str, name: str, expect: int, check: Check, body: Any = None) -> Any:
         """One request, checked inside the response context so a broken contract fails that very request.
         Returns whatever `check` returns, or None after recording a failure."""
+        if self.stopped:
+            return None
         payload = json.dumps(body) if body is not None else None
+        try:
+            headers = self.headers(payload is not None)
+        except CredentialError as exc:
+            self.credential_failure(exc)  # the request is not sent without a token
+            return None
         with self.client.request(
-            method, path, name=name, data=payload, headers=self.headers(payload is not None), catch_response=True
+            method, path, name=name, data=payload, headers=headers, catch_response=True
         ) as response:
             if response.status_code != expect:
                 response.failure(f"status {response.status_code} (expected {expect})")
@@ -228,6 +280,17 @@ def _fail(message: str) -> Any:
     raise ContractError(message)
 
 
+@events.report_to_master.add_listener
+def _report_credentials(client_id: str, data: dict[str, Any], **_: Any) -> None:
+    data["credentials"] = dict(CREDENTIALS)
+    CREDENTIALS.clear()
+
+
+@events.worker_report.add_listener
+def _add_credentials(client_id: str, data: dict[str, Any], **_: Any) -> None:
+    CREDENTIALS.update(data.get("credentials") or {})
+
+
 @events.quitting.add_listener
 def _verdict(environment: Environment, **_: Any) -> None:
     """On the master (or a single process): the SLO verdict, the JSON summary, and the exit code."""
@@ -250,6 +313,7 @@ def _verdict(environment: Environment, **_: Any) -> None:
         "breaches": breaches_found,
         "isolation_breaches": isolation_breaches(stats),
         "errors": {str(e.error): e.occurrences for e in stats.errors.values()},
+        "credentials": {**_source.summary(), **dict(sorted(CREDENTIALS.items()))},
         "endpoints": {entry.endpoint: entry.as_dict() for entry in endpoints},
         **(shape.results() if isinstance(shape, shapes.Profile) else {}),
     }

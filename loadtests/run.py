@@ -1,10 +1,14 @@
 """Run a load profile headless and gate it on the SLOs.
 
-    python -m loadtests.run --profile smoke [--host URL] [--token-source jwks|secret|dev] [--processes N]
-                            [--duration S] [--users N]
+    python -m loadtests.run --profile smoke [--host URL] [--token-source jwks|secret|dev|better-auth|tokens]
+                            [--better-auth-url URL | --tokens FILE] [--processes N] [--duration S] [--users N]
 
 Without --host a local stack is started (embedded PostgreSQL in a temporary TODO_DATA_DIR, the harness's JWKS
-issuer, `todo-api serve` on a free loopback port) and stopped afterwards. Reports land in reports/load/<profile>/:
+issuer, `todo-api serve` on a free loopback port) and stopped afterwards. With --host the virtual users load that
+deployment with tokens minted the way it trusts (the harness issuer's key, --jwt-secret, or its dev key), or, with
+nothing reconfigured, as it runs in production: --better-auth-url signs each virtual user up as a throwaway account
+of the deployment's Better Auth and renews its token through /api/auth/token as a browser does; --tokens FILE hands
+out pre-issued tokens round-robin (never renewed). Those two need --host. Reports land in reports/load/<profile>/:
 report.html, stats_*.csv, stats.json (Locust's) and summary.json (per-endpoint figures and the SLO verdict).
 Exit status: 0 when the SLOs held, 1 when any was breached (each breach is printed), 2 when the run itself failed.
 """
@@ -17,6 +21,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -24,7 +29,7 @@ from pathlib import Path
 from loadtests.shapes import PROFILES
 from loadtests.slo import SLO_FILE, budget_name_for
 from loadtests.stack import LocalStack, prepare_tokens
-from loadtests.tokens import TOKEN_SOURCES
+from loadtests.tokens import DEPLOYMENT_ONLY_SOURCES, TOKEN_SOURCES
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m loadtests.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", choices=sorted(PROFILES), default="smoke")
     parser.add_argument("--host", help="target deployment (default: start a local stack)")
-    parser.add_argument("--token-source", choices=TOKEN_SOURCES, default="jwks")
+    parser.add_argument(
+        "--token-source",
+        choices=TOKEN_SOURCES,
+        help="default: jwks, or better-auth / tokens when --better-auth-url / --tokens is given",
+    )
     parser.add_argument("--processes", type=int, default=0, help="Locust worker processes (-1: one per core)")
     parser.add_argument("--duration", type=float, help="seconds (stress: cap on the whole ramp)")
     parser.add_argument("--users", type=int, help="peak virtual users (default: the profile's)")
@@ -44,6 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--report-dir", type=Path, help="default: reports/load/<profile>")
     parser.add_argument("--seed-tasks", type=int, default=25, help="tasks each virtual user creates first")
     parser.add_argument("--think-time", metavar="MIN,MAX", help="seconds between journeys (default: the profile's)")
+    parser.add_argument(
+        "--renew-margin",
+        type=float,
+        metavar="S",
+        help="renew a token that expires within S seconds (default 120, as Better Auth's client; above the tokens' "
+        "lifetime every request renews)",
+    )
     local = parser.add_argument_group("local stack (no --host)")
     local.add_argument("--server-workers", type=int, default=1)
     local.add_argument("--db-pool-size", type=int, help="DB_POOL_SIZE for the server")
@@ -57,7 +73,87 @@ def build_parser() -> argparse.ArgumentParser:
         default=int(os.environ.get("TARGET_ISSUER_PORT", "0")),
         help="port of the harness's JWKS issuer; the target's BETTER_AUTH_URL is http://127.0.0.1:PORT",
     )
+    remote.add_argument(
+        "--better-auth-url",
+        metavar="URL",
+        help="the target's own Better Auth: every virtual user signs up a throwaway account (spec-load-...) and "
+        "renews its token through /api/auth/token (implies --token-source better-auth)",
+    )
+    remote.add_argument(
+        "--tokens",
+        type=Path,
+        metavar="FILE",
+        help='pre-issued tokens, {"users": [{"token": ..., "id": optional}]}: handed to virtual users round-robin, '
+        "never renewed (implies --token-source tokens)",
+    )
     return parser
+
+
+class UsageError(Exception):
+    """The options do not make a run; the message says why."""
+
+
+def token_source(args: argparse.Namespace) -> str:
+    """The source the options choose; --better-auth-url and --tokens imply theirs, and need a deployment."""
+    implied = [
+        (flag, source)
+        for flag, value, source in (
+            ("--better-auth-url", args.better_auth_url, "better-auth"),
+            ("--tokens", args.tokens, "tokens"),
+        )
+        if value
+    ]
+    if len(implied) > 1:
+        raise UsageError("choose one credential source, not --better-auth-url and --tokens")
+    source: str = args.token_source or (implied[0][1] if implied else "jwks")
+    if implied and source != implied[0][1]:
+        raise UsageError(f"{implied[0][0]} means --token-source {implied[0][1]}, not {source}")
+    if source == "better-auth" and not args.better_auth_url:
+        raise UsageError("--token-source better-auth needs --better-auth-url URL")
+    if source == "tokens" and not args.tokens:
+        raise UsageError("--token-source tokens needs --tokens FILE")
+    if source in DEPLOYMENT_ONLY_SOURCES and not args.host:
+        what = "that Better Auth's tokens" if source == "better-auth" else "those tokens"
+        raise UsageError(
+            f"{implied[0][0] if implied else '--token-source ' + source} needs --host: the local stack's server "
+            f"trusts only the harness's own issuer, not {what}; point --host at the deployment that trusts them"
+        )
+    if source == "secret" and args.host and not args.jwt_secret:
+        raise UsageError("--token-source secret with --host needs --jwt-secret")
+    return source
+
+
+def check_credentials(args: argparse.Namespace, source: str) -> None:
+    """Before Locust starts: Better Auth answers, or the tokens file is usable (expiring tokens are reported)."""
+    # Imported here, not at the top: Locust (loadtests.shapes) must monkey-patch ssl before httpx imports it.
+    import httpx
+    import jwt
+
+    from harness import better_auth
+    from harness.credentials import load_tokens_file
+
+    if source == "better-auth":
+        try:
+            keys = better_auth.jwks(args.better_auth_url).get("keys")
+        except (httpx.HTTPError, ValueError) as exc:
+            raise UsageError(f"Better Auth at {args.better_auth_url} did not answer GET /api/auth/jwks: {exc}") from exc
+        if not keys:
+            raise UsageError(f"Better Auth at {args.better_auth_url} publishes no keys at /api/auth/jwks")
+    if source == "tokens":
+        try:
+            users = load_tokens_file(args.tokens)
+        except (OSError, ValueError, TypeError, AttributeError, jwt.PyJWTError) as exc:
+            raise UsageError(f"--tokens {args.tokens}: {exc}") from exc
+        duration = args.duration if args.duration is not None else PROFILES[args.profile].default.duration
+        for user in users:
+            exp = jwt.decode(user.token, options={"verify_signature": False}).get("exp")
+            if isinstance(exp, int | float) and exp < time.time() + duration:
+                print(
+                    f"loadtests: warning: the token of {user.id} expires in {exp - time.time():.0f} s, before the "
+                    f"run ends ({duration:.0f} s); tokens from --tokens are not renewed: its virtual users stop then "
+                    "and the run fails",
+                    file=sys.stderr,
+                )
 
 
 def locust_command(args: argparse.Namespace, host: str, report_dir: Path) -> list[str]:
@@ -88,6 +184,8 @@ def locust_env(args: argparse.Namespace, token_env: dict[str, str], report_dir: 
         env["LOADTEST_USERS"] = str(args.users)
     if args.think_time:
         env["LOADTEST_THINK_TIME"] = args.think_time
+    if args.renew_margin is not None:
+        env["LOADTEST_RENEW_MARGIN"] = str(args.renew_margin)
     return env
 
 
@@ -125,6 +223,10 @@ def report(report_dir: Path, locust_code: int) -> int:
             f"  {endpoint:42} {figures['requests']:>7} req  {figures['failures']:>5} fail  "
             f"p50 {figures['p50_ms']:>5.0f}  p95 {figures['p95_ms']:>5.0f}  p99 {figures['p99_ms']:>5.0f} ms"
         )
+    credentials = summary.get("credentials") or {}
+    if credentials:
+        figures = ", ".join(f"{name} {value}" for name, value in credentials.items() if name != "source")
+        print(f"  credentials ({credentials.get('source')}): {figures}")
     if summary.get("last_held_users") is not None or summary.get("steps"):
         print(f"  stress: last step that held the SLOs: {summary.get('last_held_users')} users")
     if summary["passed"]:
@@ -139,26 +241,32 @@ def report(report_dir: Path, locust_code: int) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     report_dir = (args.report_dir or ROOT / "reports" / "load" / args.profile).resolve()
+    try:
+        source = token_source(args)
+        if args.host:
+            check_credentials(args, source)
+    except UsageError as exc:
+        print(f"loadtests: {exc}", file=sys.stderr)
+        return 2
     with ExitStack() as stack:
         if args.host:
-            if args.token_source == "secret" and not args.jwt_secret:  # noqa: S105 - a source name
-                print("loadtests: --token-source secret with --host needs --jwt-secret", file=sys.stderr)
-                return 2
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="todo-load-")))
             tokens = prepare_tokens(
-                args.token_source,
+                source,
                 workdir,
                 stack,
                 secret=args.jwt_secret,
                 data_dir=args.data_dir,
                 issuer_port=args.issuer_port,
+                better_auth_url=args.better_auth_url,
+                tokens_file=args.tokens,
             )
             return run_locust(args, args.host.rstrip("/"), tokens.token_env, report_dir)
         server_env = {"DB_POOL_SIZE": str(args.db_pool_size)} if args.db_pool_size else {}
         try:
             local = stack.enter_context(
                 LocalStack(
-                    token_source=args.token_source,
+                    token_source=source,
                     workers=args.server_workers,
                     database_url=args.database_url,
                     log_path=_fresh(report_dir / "server.log"),

@@ -39,9 +39,13 @@ def prepare_tokens(
     secret: str | None = None,
     data_dir: Path | None = None,
     issuer_port: int = 0,
+    better_auth_url: str | None = None,
+    tokens_file: Path | None = None,
 ) -> TokenSetup:
     """jwks: start the harness's issuer (the server's BETTER_AUTH_URL); secret: a shared HS256 secret (a fresh one
-    for a local server); dev: the dev-mode key in the server's data directory."""
+    for a local server); dev: the dev-mode key in the server's data directory; better-auth: the deployment's own
+    Better Auth (virtual users sign up there); tokens: a file of pre-issued tokens. The last two configure nothing
+    on the server: they are credentials a deployment already trusts."""
     if source == "jwks":
         from harness.issuer import TokenIssuer
 
@@ -72,6 +76,16 @@ def prepare_tokens(
                 "LOADTEST_KID": DEV_KID,
                 "LOADTEST_ISSUER": DEV_KID,
             },
+        )
+    if source == "better-auth" and better_auth_url:
+        return TokenSetup(
+            {}, {"LOADTEST_TOKEN_SOURCE": "better-auth", "LOADTEST_BETTER_AUTH_URL": better_auth_url.rstrip("/")}
+        )
+    if source == "tokens" and tokens_file:
+        return TokenSetup({}, {"LOADTEST_TOKEN_SOURCE": "tokens", "LOADTEST_TOKENS_FILE": str(tokens_file.resolve())})
+    if source in {"better-auth", "tokens"}:
+        raise ValueError(
+            f"token source {source!r} needs {'a Better Auth URL' if source == 'better-auth' else 'a file'}"
         )
     raise ValueError(f"unknown token source {source!r}")
 

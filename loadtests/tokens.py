@@ -36,7 +36,7 @@ import re
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -123,9 +123,7 @@ class MintedIdentity(Identity):
 
 
 class MintedSource(TokenSource):
-    def __init__(
-        self, name: str, minter: Minter, ttl: int, margin: float, counts: Counter[str] | None = None
-    ) -> None:
+    def __init__(self, name: str, minter: Minter, ttl: int, margin: float, counts: Counter[str] | None = None) -> None:
         super().__init__(counts)
         self.name, self.minter, self.ttl, self.margin = name, minter, ttl, margin
 
@@ -143,7 +141,7 @@ def ed25519_key(path: Path) -> Ed25519PrivateKey:
 def minter_from_env(env: Mapping[str, str]) -> Minter:
     """The harness.tokens Minter for a minted source (jwks, dev, secret) described by LOADTEST_* variables."""
     source = env.get("LOADTEST_TOKEN_SOURCE", "")
-    if source == "secret":  # noqa: S105 - a source name
+    if source == "secret":
         return Minter(
             signer=HS256Signer(env["LOADTEST_JWT_SECRET"]),
             issuer=env.get("LOADTEST_ISSUER") or None,
@@ -194,16 +192,13 @@ class BetterAuthSource(TokenSource):
         *,
         renew_margin: float | None = None,
         patience: float = SIGN_UP_PATIENCE_SECONDS,
-        browser_factory: Callable[[str], better_auth.Browser] = better_auth.Browser,
+        browser_factory: Callable[..., better_auth.Browser] = better_auth.Browser,
     ) -> None:
         super().__init__(counts)
         self.base_url = base_url.rstrip("/")
         self.patience = patience
         self.browser_factory = browser_factory
-        if renew_margin is not None:
-            # Browser.fresh_token() renews within harness.better_auth.RENEW_MARGIN_SECONDS; a Locust process is
-            # this load run's alone, so its browsers take the run's margin there.
-            better_auth.RENEW_MARGIN_SECONDS = renew_margin
+        self.renew_margin = better_auth.RENEW_MARGIN_SECONDS if renew_margin is None else renew_margin
 
     def summary(self) -> dict[str, Any]:
         return {"source": self.name, "better_auth_url": self.base_url}
@@ -214,7 +209,7 @@ class BetterAuthSource(TokenSource):
             self.counts["token_endpoint_calls"] += 1
 
     def identity(self) -> Identity:
-        browser = self.browser_factory(self.base_url)
+        browser = self.browser_factory(self.base_url, renew_margin=self.renew_margin)
         browser.http.event_hooks["response"].append(self._count_calls)
         started = time.monotonic()
         deadline = started + self.patience
@@ -295,13 +290,17 @@ class FileSource(TokenSource):
         self.path = path
         self.users = load_tokens_file(path)
         self.margin = margin
-        # Round-robin from a random place, so several Locust processes do not all pile onto the first users.
-        self._next = itertools.count(random.randrange(len(self.users)) if start is None else start)
+        self.start = start
+        self._next: Iterator[int] | None = None
 
     def summary(self) -> dict[str, Any]:
         return {"source": self.name, "users_in_file": len({user.id for user in self.users})}
 
     def identity(self) -> Identity:
+        if self._next is None:
+            # Round-robin from a random place (chosen at the first virtual user, after Locust forked its workers),
+            # so several Locust processes do not all pile onto the file's first users.
+            self._next = itertools.count(random.randrange(len(self.users)) if self.start is None else self.start)
         user = self.users[next(self._next) % len(self.users)]
         self.counts["virtual_users"] += 1
         marker = f"{user.id} vu-{uuid.uuid4().hex[:8]}"  # distinct per virtual user, prefixed by the account's id
@@ -321,7 +320,7 @@ def source_from_env(env: Mapping[str, str], counts: Counter[str] | None = None) 
     if source == "better-auth":
         explicit_margin = margin if env.get("LOADTEST_RENEW_MARGIN") else None
         return BetterAuthSource(env["LOADTEST_BETTER_AUTH_URL"], counts, renew_margin=explicit_margin)
-    if source == "tokens":  # noqa: S105 - a source name
+    if source == "tokens":
         return FileSource(Path(env["LOADTEST_TOKENS_FILE"]), counts, margin=margin)
     if source in {"jwks", "secret", "dev"}:
         ttl = int(env.get("LOADTEST_TOKEN_TTL") or DEFAULT_TTL_SECONDS)

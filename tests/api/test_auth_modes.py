@@ -173,4 +173,3 @@ def test_dev_mode_is_refused_in_production(worker_database_url, tmp_path):
     with pytest.raises(ValidationError, match="TODO_ENV=production"):
         make_settings(worker_database_url, TODO_DATA_DIR=str(tmp_path), TODO_ENV="production")
     assert not (tmp_path / "dev-signing-key.pem").exists()
-

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,11 +46,14 @@ def live_url(worker_database_url: str) -> Iterator[str]:
 
 @pytest.fixture
 def run_profile(live_url: str, tmp_path: Path) -> Runner:
-    """Run a short smoke profile against the live server; return its exit code, output and summary.json."""
+    """Run a short smoke profile against the live server; return its exit code, output and summary.json.
+    `credentials` are the runner's credential options (default: tokens minted with the server's secret)."""
 
-    def run(*extra: str) -> RunResult:
-        command = [sys.executable, "-m", "loadtests.run", "--host", live_url, "--token-source", "secret"]
-        command += ["--jwt-secret", SECRET, "--profile", "smoke", "--duration", "10", "--users", "3"]
+    def run(
+        *extra: str, credentials: Sequence[str] = ("--token-source", "secret", "--jwt-secret", SECRET)
+    ) -> RunResult:
+        command = [sys.executable, "-m", "loadtests.run", "--host", live_url, *credentials]
+        command += ["--profile", "smoke", "--duration", "10", "--users", "3"]
         command += ["--think-time", "0.05,0.2", "--seed-tasks", "22", "--report-dir", str(tmp_path), *extra]
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
         summary_path = tmp_path / "summary.json"

@@ -68,6 +68,8 @@ def test_the_next_link_becomes_a_path_and_query_on_the_same_host():
         f"{OWN_PATH}?limit=20&cursor=abc"
     )
     assert next_page_path(None, OWN_PATH) is None
+    encoded = "/api/ops%40example.test/tasks"  # a tokens file's user id that needs percent-encoding
+    assert next_page_path('<http://h/api/ops@example.test/tasks?cursor=c>; rel="next"', encoded) is not None
 
 
 @pytest.mark.req("API-TASK-SHAPE")
@@ -90,3 +92,33 @@ def test_a_malformed_task_is_named_by_what_is_wrong(bad: Any, problem: str):
 def test_a_page_longer_than_its_limit_is_refused(own: OwnTasks):
     with pytest.raises(ContractError, match="longer than the requested limit"):
         check_page(own, [task(1, own.title(1)), task(2, own.title(2))], limit=1)
+
+
+@pytest.fixture
+def sharing() -> tuple[OwnTasks, OwnTasks]:
+    """Two virtual users on one account (a tokens file with fewer users than virtual users)."""
+    first = OwnTasks(marker="acct-a vu-1111", account="acct-a")
+    second = OwnTasks(marker="acct-a vu-2222", account="acct-a")
+    first.remember(task(1, first.title(1)))
+    second.remember(task(2, second.title(1)))
+    return first, second
+
+
+@pytest.mark.req("LOAD-ISOLATION")
+def test_a_sibling_virtual_users_task_on_a_shared_account_is_no_breach_and_is_never_adopted(sharing):
+    first, second = sharing
+    page = check_page(first, [task(2, second.title(1)), task(1, first.title(1))], limit=20)
+    assert [t["id"] for t in page] == [2, 1]
+    assert set(first.titles) == {1}, "the sibling's task must not become this virtual user's to toggle or delete"
+
+
+@pytest.mark.req("LOAD-ISOLATION")
+def test_another_accounts_task_is_a_breach_even_when_accounts_are_shared(sharing):
+    first, _ = sharing
+    other = OwnTasks(marker="acct-b vu-3333", account="acct-b")
+    with pytest.raises(ContractError, match=r"^ISOLATION BREACH"):
+        check_page(first, [task(1, first.title(1)), task(9, other.title(1))], limit=20)
+    with pytest.raises(ContractError, match=r"^ISOLATION BREACH"):
+        check_page(first, [task(9, "acct-ab vu-4444 task 1")], limit=20)  # a prefix of the id is not the account
+    with pytest.raises(ContractError, match=r"^ISOLATION BREACH"):
+        check_task(first, task(2, "acct-a vu-2222 task 1"), expected_id=1)
