@@ -5,6 +5,7 @@ This backend also keeps the headers and the body's length identical (reference).
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import httpx
@@ -30,7 +31,8 @@ def _normalised(value: Any, replace: dict[str, str]) -> Any:
         return [_normalised(v, replace) for v in value]
     if isinstance(value, str):
         for old, new in replace.items():
-            value = value.replace(old, new)
+            # Whole tokens only: task id 64 must not be replaced inside the user id spec-prober-...f9264b7c.
+            value = re.sub(rf"(?<![A-Za-z0-9]){re.escape(old)}(?![A-Za-z0-9])", new, value)
     return value
 
 
@@ -88,3 +90,12 @@ def test_foreign_task_id_is_indistinguishable_from_a_missing_one(
     same = reference == _reference_fingerprint(missing_answer, missing)
     alike = PASS if same else fail("foreign and missing ids differ in headers or length")
     judge.expect("ERR-404", all_of(checks.problem(foreign_answer, 404, "not-found"), alike), foreign_answer)
+
+
+@pytest.mark.req("ISO-INDISTINGUISHABLE")
+def test_only_the_id_itself_is_taken_out_never_a_part_of_another_value():
+    body = {"instance": "/api/spec-prober-cba38e25f9264b7c/tasks/64/complete", "request_id": "r", "id": "64"}
+    assert _normalised(body, {"64": "{task_id}"}) == {
+        "instance": "/api/spec-prober-cba38e25f9264b7c/tasks/{task_id}/complete",
+        "id": "{task_id}",
+    }
