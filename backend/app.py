@@ -15,11 +15,10 @@ from backend.db.embedded import resolve_database_url
 from backend.db.pool import build_pool
 from backend.errors import install_error_handlers
 from backend.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
-from backend.openapi_docs import document_bearer_auth, install_openapi
+from backend.openapi_docs import install_routers
 from backend.request_context import configure_logging
 from backend.settings import AuthMode, Settings
 from backend.tasks import routes as tasks_routes
-from backend.tasks.schemas import CompletionUpdate, TaskWrite
 
 log = logging.getLogger("backend")
 
@@ -59,11 +58,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.verifier = build_verifier(settings)
 
-    install_error_handlers(app)
-    install_openapi(app, [TaskWrite, CompletionUpdate])
-    for router in (health.router, tasks_routes.router):
-        document_bearer_auth(router)  # any route that authenticates is documented as needing the bearer token
-        app.include_router(router)
+    install_error_handlers(app, settings.retry_after_seconds)
+    # A route that authenticates, or reads a JSON body, is documented as doing so (backend/openapi_docs.py).
+    install_routers(app, [health.router, tasks_routes.router])
 
     # Added last = outermost: request ids wrap everything, including CORS preflights and 413s.
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)

@@ -6,7 +6,8 @@ Every error leaves the service through here, so no stack trace, SQL text, except
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
@@ -26,6 +27,11 @@ log = logging.getLogger("backend.errors")
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:todo-api:problem:"
 
+# Details raised by name where one status has several meanings.
+NOT_A_TASK = "No task with this id exists for this user."
+NO_ROUTE = "No resource exists at this path."
+BODY_TOO_LARGE = "The request body is larger than {limit} bytes."
+
 
 class FieldError(BaseModel):
     field: str = Field(description="Dotted path of the failing field, e.g. `body.title`.")
@@ -39,28 +45,100 @@ class Problem(BaseModel):
     type: str = Field(examples=[f"{TYPE_PREFIX}not-found"])
     title: str = Field(examples=["Not Found"])
     status: int = Field(examples=[404])
-    detail: str = Field(examples=["No task with this id exists for this user."])
+    detail: str = Field(examples=[NOT_A_TASK])
     instance: str = Field(examples=["/api/user-1/tasks/42"])
     request_id: str | None = Field(default=None, examples=["3f2a9c4e8b7d4c1e9a0b1c2d3e4f5a6b"])
     errors: list[FieldError] | None = None
 
 
+@dataclass(frozen=True)
+class ProblemType:
+    """One kind of error: its status, `type` slug, default detail, and what the OpenAPI document says of it."""
+
+    status: int
+    slug: str
+    detail: str
+    documented: str  # the OpenAPI response description
+    headers: dict[str, str] = field(default_factory=dict)  # documented response headers: name -> description
+
+    @property
+    def title(self) -> str:
+        return HTTPStatus(self.status).phrase
+
+
+# The one registry: every error the service answers, the handlers, the middleware, /readyz and OpenAPI read it.
+PROBLEMS: dict[int, ProblemType] = {
+    problem.status: problem
+    for problem in (
+        ProblemType(400, "bad-request", "The request could not be understood.", "A malformed request."),
+        ProblemType(
+            401,
+            "unauthorized",
+            "Authentication required: send a bearer token.",
+            "Missing, malformed, expired or otherwise invalid bearer token.",
+            {"WWW-Authenticate": "RFC 6750 Bearer challenge."},
+        ),
+        ProblemType(
+            403,
+            "forbidden",
+            "This token may not act for this user.",
+            "The token is valid but its `sub` is not the `{user_id}` in the path.",
+        ),
+        ProblemType(404, "not-found", NOT_A_TASK, "No such task for this user (also when it belongs to someone else)."),
+        ProblemType(
+            405,
+            "method-not-allowed",
+            "This method is not allowed on this resource; see the Allow header.",
+            "The path does not serve this method.",
+            {"Allow": "The methods the path serves."},
+        ),
+        ProblemType(
+            413,
+            "payload-too-large",
+            "The request body is larger than the documented limit.",
+            "The body is over the documented limit (64 KiB by default).",
+        ),
+        ProblemType(
+            415, "unsupported-media-type", "Send the body as application/json.", "The body is not `application/json`."
+        ),
+        ProblemType(
+            422,
+            "validation-error",
+            "The request has invalid fields.",
+            "Invalid path, query or body fields; `errors` lists each.",
+        ),
+        ProblemType(
+            500,
+            "internal-error",
+            "An unexpected error occurred; it has been logged.",
+            "A bug. The body never carries internals; the request id finds the log line.",
+        ),
+        ProblemType(
+            503,
+            "database-unavailable",
+            "The database is unreachable; retry shortly.",
+            "The database is unreachable; retry after `Retry-After` seconds.",
+            {"Retry-After": "Seconds to wait before retrying."},
+        ),
+    )
+}
+
+
 class ProblemError(Exception):
-    """Raise anywhere to answer with a problem-details body."""
+    """Raise anywhere to answer with a problem-details body of a registered status (default detail unless given)."""
 
     def __init__(
         self,
         status: int,
-        slug: str,
-        detail: str,
+        detail: str | None = None,
         *,
         headers: dict[str, str] | None = None,
         errors: Sequence[FieldError] | None = None,
     ) -> None:
-        super().__init__(detail)
+        self.problem = PROBLEMS[status]
         self.status = status
-        self.slug = slug
-        self.detail = detail
+        self.detail = detail or self.problem.detail
+        super().__init__(self.detail)
         self.headers = headers or {}
         self.errors = list(errors) if errors is not None else None
 
@@ -68,16 +146,16 @@ class ProblemError(Exception):
 def problem_response(
     request: Request,
     status: int,
-    slug: str,
-    detail: str,
+    detail: str | None = None,
     headers: dict[str, str] | None = None,
     errors: Sequence[FieldError] | None = None,
 ) -> JSONResponse:
+    problem = PROBLEMS[status]
     body = Problem(
-        type=f"{TYPE_PREFIX}{slug}",
-        title=HTTPStatus(status).phrase,
+        type=f"{TYPE_PREFIX}{problem.slug}",
+        title=problem.title,
         status=status,
-        detail=detail,
+        detail=detail or problem.detail,
         instance=request.url.path,
         request_id=current_request_id(),
         errors=list(errors) if errors is not None else None,
@@ -90,14 +168,9 @@ def problem_response(
     )
 
 
-# Status -> (slug, safe default detail) for errors raised by the framework itself.
-_FRAMEWORK_PROBLEMS: dict[int, tuple[str, str]] = {
-    400: ("bad-request", "The request could not be understood."),
-    404: ("not-found", "No resource exists at this path."),
-    405: ("method-not-allowed", "This method is not allowed on this resource; see the Allow header."),
-    413: ("payload-too-large", "The request body is larger than the documented limit."),
-    415: ("unsupported-media-type", "Send the body as application/json."),
-}
+def database_unavailable(retry_after_seconds: int) -> ProblemError:
+    """The outage answer, from the error handler and from /readyz alike."""
+    return ProblemError(503, headers={"Retry-After": str(retry_after_seconds)})
 
 
 def _field_errors(raw: Sequence[Any]) -> list[FieldError]:
@@ -109,29 +182,27 @@ def _field_errors(raw: Sequence[Any]) -> list[FieldError]:
     return out
 
 
+def _respond(request: Request, exc: ProblemError) -> JSONResponse:
+    return problem_response(request, exc.status, exc.detail, exc.headers, exc.errors)
+
+
 async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ProblemError)
-    return problem_response(request, exc.status, exc.slug, exc.detail, exc.headers, exc.errors)
+    return _respond(request, exc)
 
 
 async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return problem_response(
-        request,
-        422,
-        "validation-error",
-        "The request has invalid fields.",
-        errors=_field_errors(exc.errors()),
-    )
+    return problem_response(request, 422, errors=_field_errors(exc.errors()))
 
 
 async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    slug, detail = _FRAMEWORK_PROBLEMS.get(exc.status_code, ("error", HTTPStatus(exc.status_code).phrase))
+    status = exc.status_code if exc.status_code in PROBLEMS else 400
     headers = dict(exc.headers or {})
-    if exc.status_code == 405:
+    if status == 405:
         headers["Allow"] = _allowed_methods(request)
-    return problem_response(request, exc.status_code, slug, detail, headers)
+    return problem_response(request, status, NO_ROUTE if status == 404 else None, headers)
 
 
 def _allowed_methods(request: Request) -> str:
@@ -144,35 +215,27 @@ def _allowed_methods(request: Request) -> str:
     )
 
 
-def _database_unavailable(request: Request) -> JSONResponse:
-    retry_after = str(request.app.state.settings.retry_after_seconds)
-    return problem_response(
-        request,
-        503,
-        "database-unavailable",
-        "The database is unreachable; retry shortly.",
-        {"Retry-After": retry_after},
-    )
+def _on_database_error(retry_after_seconds: int) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    async def handle(request: Request, exc: Exception) -> JSONResponse:
+        # Connection-level failures (refused, reset, pool exhausted: psycopg_pool's PoolTimeout is one, server
+        # shutting down) are outages: 503. Anything else from the driver is a bug in our SQL and stays a 500.
+        if isinstance(exc, OperationalError):
+            log.warning("database unavailable: %s", type(exc).__name__)
+            return _respond(request, database_unavailable(retry_after_seconds))
+        return unexpected_error(request, exc)
 
-
-async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
-    # Connection-level failures (refused, reset, pool exhausted: psycopg_pool's PoolTimeout is one, server shutting
-    # down) are outages: 503. Anything else from the driver is a bug in our SQL and stays a 500.
-    if isinstance(exc, OperationalError):
-        log.warning("database unavailable: %s", type(exc).__name__)
-        return _database_unavailable(request)
-    return unexpected_error(request, exc)
+    return handle
 
 
 def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     """A bug: logged with its traceback, answered with a bare 500 that names nothing of it."""
     log.error("unhandled error", exc_info=exc)
-    return problem_response(request, 500, "internal-error", "An unexpected error occurred; it has been logged.")
+    return problem_response(request, 500)
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI, retry_after_seconds: int) -> None:
     app.add_exception_handler(ProblemError, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
-    app.add_exception_handler(DatabaseError, _on_database_error)
+    app.add_exception_handler(DatabaseError, _on_database_error(retry_after_seconds))
     # Other exceptions are answered by RequestContextMiddleware (backend/middleware.py), inside the request's context.

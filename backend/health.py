@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
-from backend.errors import ProblemError
+from backend.deps import PoolDep, SettingsDep
+from backend.errors import database_unavailable
 from backend.openapi_docs import problem_responses
 
 router = APIRouter(tags=["health"])
@@ -26,15 +27,10 @@ async def healthz() -> dict[str, str]:
     summary="Readiness: the database answers",
     responses={**_example({"status": "ready"}), **problem_responses(503)},
 )
-async def readyz(request: Request) -> dict[str, str]:
+async def readyz(pool: PoolDep, settings: SettingsDep) -> dict[str, str]:
     try:
-        async with request.app.state.pool.connection() as connection:
+        async with pool.connection() as connection:
             await connection.execute("SELECT 1")
     except Exception:  # noqa: BLE001 - any failure to reach the database means "not ready"
-        raise ProblemError(
-            503,
-            "database-unavailable",
-            "The database is unreachable; retry shortly.",
-            headers={"Retry-After": str(request.app.state.settings.retry_after_seconds)},
-        ) from None
+        raise database_unavailable(settings.retry_after_seconds) from None
     return {"status": "ready"}

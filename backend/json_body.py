@@ -1,15 +1,16 @@
-"""JSON request bodies, parsed after authentication.
+"""JSON request bodies, parsed after authentication, and documented by themselves.
 
 FastAPI parses declared body parameters before any dependency runs, which would answer an anonymous caller
 with 415/422 instead of 401. Bodies are therefore read by a dependency that the routes list after
-`CurrentUser`, so the order is always 401 -> 403 -> 415 -> 422.
+`CurrentUser`, so the order is always 401 -> 403 -> 415 -> 422. Since FastAPI cannot see such a body, each
+`JsonBody` carries what the OpenAPI document needs (its model, whether it is required, an example), and
+`backend/openapi_docs.py` documents every route that depends on one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from email.message import Message
-from typing import TypeVar
+from typing import Any, Generic, TypeVar
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -29,10 +30,6 @@ def is_json_media_type(content_type: str | None) -> bool:
     return message.get_content_maintype() == "application" and (subtype == "json" or subtype.endswith("+json"))
 
 
-def _unsupported_media_type() -> ProblemError:
-    return ProblemError(415, "unsupported-media-type", "Send the body as application/json.")
-
-
 def _validate(model: type[ModelT], raw: bytes) -> ModelT:
     try:
         # Pydantic's own JSON parser: bounded recursion, so deeply nested input is a 422, not a crash.
@@ -42,27 +39,18 @@ def _validate(model: type[ModelT], raw: bytes) -> ModelT:
         raise RequestValidationError(errors) from None
 
 
-def json_body(model: type[ModelT]) -> Callable[[Request], Awaitable[ModelT]]:
-    """A dependency returning the request body validated as `model` (required)."""
+class JsonBody(Generic[ModelT]):
+    """A dependency returning the request body validated as `model`; without `required`, an empty body is None."""
 
-    async def parse(request: Request) -> ModelT:
+    def __init__(self, model: type[ModelT], *, example: dict[str, Any], required: bool = True) -> None:
+        self.model = model
+        self.example = example
+        self.required = required
+
+    async def __call__(self, request: Request) -> ModelT | None:
         raw = await request.body()
-        if not is_json_media_type(request.headers.get("content-type")):
-            raise _unsupported_media_type()
-        return _validate(model, raw)
-
-    return parse
-
-
-def optional_json_body(model: type[ModelT]) -> Callable[[Request], Awaitable[ModelT | None]]:
-    """Like `json_body`, but an empty body means None."""
-
-    async def parse(request: Request) -> ModelT | None:
-        raw = await request.body()
-        if not raw.strip():
+        if not self.required and not raw.strip():
             return None
         if not is_json_media_type(request.headers.get("content-type")):
-            raise _unsupported_media_type()
-        return _validate(model, raw)
-
-    return parse
+            raise ProblemError(415)
+        return _validate(self.model, raw)

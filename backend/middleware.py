@@ -11,7 +11,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend.errors import ProblemError, problem_response, unexpected_error
+from backend.errors import BODY_TOO_LARGE, ProblemError, problem_response, unexpected_error
 from backend.request_context import reset_request_id, set_request_id
 
 access_log = logging.getLogger("backend.access")
@@ -89,21 +89,15 @@ class BodySizeLimitMiddleware:
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
                     # Goes through the app's own error mapping, like any other problem.
-                    raise ProblemError(413, "payload-too-large", self._detail, headers={"Connection": "close"})
+                    raise ProblemError(413, self._detail, headers={"Connection": "close"})
             return message
 
         await self.app(scope, limited_receive, send)
 
     @property
     def _detail(self) -> str:
-        return f"The request body is larger than {self.max_body_bytes} bytes."
+        return BODY_TOO_LARGE.format(limit=self.max_body_bytes)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem_response(
-            Request(scope),
-            413,
-            "payload-too-large",
-            self._detail,
-            {"Connection": "close"},
-        )
+        response = problem_response(Request(scope), 413, self._detail, {"Connection": "close"})
         await response(scope, receive, send)

@@ -1,9 +1,13 @@
-"""OpenAPI: documented error responses (with examples) and request bodies read by dependencies."""
+"""OpenAPI: error responses from the problem registry, and what FastAPI cannot see for itself.
+
+Routes declare only what is theirs (summary, success status, which errors they answer). `document_router` then
+reads each route's dependency tree: a route that depends on `authenticate` gets the bearer scheme, a route that
+depends on a `JsonBody` gets its request body. Adding a route touches the route alone (specs/adding-a-route.md).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from http import HTTPStatus
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
@@ -13,132 +17,110 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from backend.auth.dependencies import BEARER_SCHEME, BEARER_SCHEME_NAME, authenticate
-from backend.errors import PROBLEM_MEDIA_TYPE, TYPE_PREFIX, Problem
+from backend.errors import PROBLEM_MEDIA_TYPE, PROBLEMS, TYPE_PREFIX, Problem
+from backend.json_body import JsonBody
 
-_ERRORS: dict[int, tuple[str, str, str]] = {
-    401: (
-        "unauthorized",
-        "Missing, malformed, expired or otherwise invalid bearer token.",
-        "Invalid token: token expired.",
-    ),
-    403: (
-        "forbidden",
-        "The token is valid but its `sub` is not the `{user_id}` in the path.",
-        "This token may not act for this user.",
-    ),
-    404: (
-        "not-found",
-        "No such task for this user (also when it belongs to someone else).",
-        "No task with this id exists for this user.",
-    ),
-    413: (
-        "payload-too-large",
-        "The body is over the documented limit (64 KiB by default).",
-        "The request body is larger than 65536 bytes.",
-    ),
-    415: (
-        "unsupported-media-type",
-        "The body is not `application/json`.",
-        "Send the body as application/json.",
-    ),
-    422: (
-        "validation-error",
-        "Invalid path, query or body fields; `errors` lists each.",
-        "The request has invalid fields.",
-    ),
-    503: (
-        "database-unavailable",
-        "The database is unreachable; retry after `Retry-After` seconds.",
-        "The database is unreachable; retry shortly.",
-    ),
-    500: (
-        "internal-error",
-        "A bug. The body never carries internals; the request id finds the log line.",
-        "An unexpected error occurred; it has been logged.",
-    ),
-}
+_INTEGER_HEADERS = {"Retry-After"}
 
-_HEADERS: dict[int, dict[str, Any]] = {
-    401: {"WWW-Authenticate": {"description": "RFC 6750 Bearer challenge.", "schema": {"type": "string"}}},
-    503: {"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}},
-}
+
+def _example(status: int) -> dict[str, Any]:
+    problem = PROBLEMS[status]
+    example: dict[str, Any] = {
+        "type": f"{TYPE_PREFIX}{problem.slug}",
+        "title": problem.title,
+        "status": status,
+        "detail": problem.detail,
+        "instance": "/api/user-1/tasks/42",
+        "request_id": "3f2a9c4e8b7d4c1e9a0b1c2d3e4f5a6b",
+    }
+    if status == 422:
+        example["errors"] = [
+            {"field": "body.title", "message": "String should have at least 1 character", "code": "string_too_short"}
+        ]
+    return example
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    out: dict[int | str, dict[str, Any]] = {}
-    for status in statuses:
-        slug, description, detail = _ERRORS[status]
-        example: dict[str, Any] = {
-            "type": f"{TYPE_PREFIX}{slug}",
-            "title": HTTPStatus(status).phrase,
-            "status": status,
-            "detail": detail,
-            "instance": "/api/user-1/tasks/42",
-            "request_id": "3f2a9c4e8b7d4c1e9a0b1c2d3e4f5a6b",
-        }
-        if status == 422:
-            example["errors"] = [
-                {
-                    "field": "body.title",
-                    "message": "String should have at least 1 character",
-                    "code": "string_too_short",
-                }
-            ]
-        out[status] = {
-            "model": Problem,
-            "description": description,
-            "content": {PROBLEM_MEDIA_TYPE: {"example": example}},
-            "headers": _HEADERS.get(status, {}),
-        }
-    return out
-
-
-def request_body(model: type[BaseModel], *, required: bool = True, example: dict[str, Any]) -> dict[str, Any]:
+    """The documented error responses of a route, from the registry in backend/errors.py."""
     return {
-        "requestBody": {
-            "required": required,
-            "content": {
-                "application/json": {
-                    "schema": {"$ref": f"#/components/schemas/{model.__name__}"},
-                    "example": example,
-                }
+        status: {
+            "model": Problem,
+            "description": PROBLEMS[status].documented,
+            "content": {PROBLEM_MEDIA_TYPE: {"example": _example(status)}},
+            "headers": {
+                name: {"description": text, "schema": {"type": "integer" if name in _INTEGER_HEADERS else "string"}}
+                for name, text in PROBLEMS[status].headers.items()
             },
         }
+        for status in statuses
     }
 
 
-def install_openapi(app: FastAPI, body_models: list[type[BaseModel]]) -> None:
-    """Generate the schema once, adding the components that `request_body` refers to."""
+def task_links() -> dict[str, Any]:
+    """OpenAPI links from a created task to every route that reaches it, so stateful clients follow real flows."""
+    parameters = {"user_id": "$request.path.user_id", "task_id": "$response.body#/id"}
+    return {
+        name: {"operationId": operation, "parameters": parameters, "description": f"{name} the created task."}
+        for name, operation in (
+            ("Read", "get_task"),
+            ("Replace", "replace_task"),
+            ("Delete", "delete_task"),
+            ("Complete", "complete_task"),
+        )
+    }
+
+
+def _dependencies(dependant: Dependant) -> Iterator[Callable[..., Any]]:
+    for dependency in dependant.dependencies:
+        if dependency.call is not None:
+            yield dependency.call
+        yield from _dependencies(dependency)
+
+
+def _request_body(body: JsonBody[Any]) -> dict[str, Any]:
+    schema = {"$ref": f"#/components/schemas/{body.model.__name__}"}
+    return {"required": body.required, "content": {"application/json": {"schema": schema, "example": body.example}}}
+
+
+def document_router(router: APIRouter) -> dict[str, type[BaseModel]]:
+    """Puts on every operation of `router` what its dependencies imply (the bearer scheme, the JSON body); returns
+    the body models, whose schemas the document must carry."""
+    models: dict[str, type[BaseModel]] = {}
+    for route in router.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        calls = list(_dependencies(route.dependant))
+        extra = dict(route.openapi_extra or {})
+        if authenticate in calls:
+            extra["security"] = [{BEARER_SCHEME_NAME: []}]
+        bodies = [call for call in calls if isinstance(call, JsonBody)]
+        if bodies:
+            extra["requestBody"] = _request_body(bodies[0])
+            models[bodies[0].model.__name__] = bodies[0].model
+        route.openapi_extra = extra
+    return models
+
+
+def install_routers(app: FastAPI, routers: list[APIRouter]) -> None:
+    """Include `routers`, each documented by `document_router`, and generate the OpenAPI document once."""
+    models: dict[str, type[BaseModel]] = {}
+    for router in routers:
+        models |= document_router(router)
+        app.include_router(router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
-        schema = get_openapi(
-            title=app.title,
-            version=app.version,
-            description=app.description,
-            routes=app.routes,
-        )
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        for model in body_models:
-            components[model.__name__] = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, model in models.items():
+            components[name] = model.model_json_schema(ref_template="#/components/schemas/{model}")
         _document_problems_as_problem_json(schema)
         schema["components"].setdefault("securitySchemes", {})[BEARER_SCHEME_NAME] = BEARER_SCHEME
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-
-
-def document_bearer_auth(router: APIRouter) -> None:
-    """Puts the bearer scheme on every operation of `router` whose dependencies include `authenticate`."""
-    for route in router.routes:
-        if isinstance(route, APIRoute) and _calls(route.dependant, authenticate):
-            route.openapi_extra = {**(route.openapi_extra or {}), "security": [{BEARER_SCHEME_NAME: []}]}
-
-
-def _calls(dependant: Dependant, function: Callable[..., Any]) -> bool:
-    return any(dep.call is function or _calls(dep, function) for dep in dependant.dependencies)
 
 
 def _document_problems_as_problem_json(schema: dict[str, Any]) -> None:

@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 
 from backend.auth.principal import Principal
-from backend.auth.verifier import AuthError, TokenVerifier
+from backend.auth.verifier import AuthError
+from backend.deps import SettingsDep, VerifierDep
 from backend.errors import ProblemError
 
 # RFC 6750 b64token.
@@ -33,19 +34,18 @@ def _challenge(realm: str, reason: str | None) -> dict[str, str]:
 
 
 def _unauthorized(realm: str, reason: str | None) -> ProblemError:
-    detail = "Authentication required: send a bearer token." if reason is None else f"Invalid token: {reason}."
-    return ProblemError(401, "unauthorized", detail, headers=_challenge(realm, reason))
+    detail = None if reason is None else f"Invalid token: {reason}."
+    return ProblemError(401, detail, headers=_challenge(realm, reason))
 
 
-async def authenticate(request: Request) -> Principal:
-    realm: str = request.app.state.settings.auth_realm
+async def authenticate(request: Request, settings: SettingsDep, verifier: VerifierDep) -> Principal:
+    realm = settings.auth_realm
     values = request.headers.getlist("authorization")
     if not values:
         raise _unauthorized(realm, None)
     match = _BEARER.fullmatch(values[0].strip()) if len(values) == 1 else None
     if match is None:
         raise _unauthorized(realm, "malformed authorization header")
-    verifier: TokenVerifier = request.app.state.verifier
     try:
         return await verifier.verify(match.group(1))
     except AuthError as exc:
@@ -60,7 +60,7 @@ async def require_path_owner(
     user_id: Annotated[str, Path(description="The user id; must equal the token's `sub`.")],
 ) -> Principal:
     if principal.user_id != user_id:
-        raise ProblemError(403, "forbidden", "This token may not act for this user.")
+        raise ProblemError(403)
     return principal
 
 

@@ -52,12 +52,7 @@ class Cursor:
 
 
 def _invalid(detail: str) -> ProblemError:
-    return ProblemError(
-        422,
-        "validation-error",
-        "The request has invalid fields.",
-        errors=[FieldError(field="query.cursor", message=detail, code="invalid_cursor")],
-    )
+    return ProblemError(422, errors=[FieldError(field="query.cursor", message=detail, code="invalid_cursor")])
 
 
 def decode_cursor(raw: str, sort: SortOrder) -> Cursor:

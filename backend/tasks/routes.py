@@ -11,10 +11,10 @@ from pydantic import BeforeValidator
 from pydantic_core import to_json
 
 from backend.auth.dependencies import CurrentUser
-from backend.db.session import DatabaseDep
-from backend.errors import ProblemError
-from backend.json_body import json_body, optional_json_body
-from backend.openapi_docs import problem_responses, request_body
+from backend.deps import PoolDep
+from backend.errors import NOT_A_TASK, ProblemError
+from backend.json_body import JsonBody
+from backend.openapi_docs import problem_responses, task_links
 from backend.tasks import repository
 from backend.tasks.pagination import MAX_ID, Cursor, SortOrder, StatusFilter, decode_cursor
 from backend.tasks.repository import TaskRow
@@ -34,19 +34,21 @@ def _canonical_id(value: object) -> object:
 
 
 _CANONICAL_ID = re.compile(r"[1-9][0-9]{0,18}")
+# Path(...) first: with a validator ahead of it, FastAPI emits ge/le as they are instead of minimum/maximum.
 TaskId = Annotated[
-    int, BeforeValidator(_canonical_id), PathParam(ge=1, le=MAX_ID, description="The task id.", examples=[42])
+    int, PathParam(ge=1, le=MAX_ID, description="The task id.", examples=[42]), BeforeValidator(_canonical_id)
 ]
-NewTask = Annotated[TaskWrite, Depends(json_body(TaskWrite))]
-Completion = Annotated[CompletionUpdate | None, Depends(optional_json_body(CompletionUpdate))]
+NewTask = Annotated[TaskWrite, Depends(JsonBody(TaskWrite, example={"title": "Buy milk", "description": "2 litres"}))]
+Completion = Annotated[
+    CompletionUpdate | None, Depends(JsonBody(CompletionUpdate, example={"completed": True}, required=False))
+]
 
 _AUTH_ERRORS = (401, 403, 503, 500)
-_WRITE_EXAMPLE = {"title": "Buy milk", "description": "2 litres, semi-skimmed"}
 
 
 def _not_found() -> ProblemError:
     # Identical whether the id is unused or another user's: ids cannot be probed.
-    return ProblemError(404, "not-found", "No task with this id exists for this user.")
+    return ProblemError(404, NOT_A_TASK)
 
 
 # Rows are serialised straight to JSON bytes: they already have TaskRead's fields in its order, and a returned model
@@ -68,6 +70,7 @@ def _found(row: TaskRow | None) -> TaskRow:
 
 @router.get(
     "",
+    operation_id="list_tasks",
     summary="List the user's tasks",
     response_model=list[TaskRead],
     responses={
@@ -80,7 +83,7 @@ def _found(row: TaskRow | None) -> TaskRow:
 )
 async def list_tasks(
     user: CurrentUser,
-    db: DatabaseDep,
+    db: PoolDep,
     request: Request,
     status: Annotated[StatusFilter, Query(description="Filter by completion.")] = StatusFilter.ALL,
     sort: Annotated[SortOrder, Query(description="Sort key; a leading `-` sorts descending.")] = (
@@ -101,16 +104,19 @@ async def list_tasks(
 
 @router.post(
     "",
+    operation_id="create_task",
     summary="Create a task",
     status_code=201,
     response_model=TaskRead,
-    openapi_extra=request_body(TaskWrite, example=_WRITE_EXAMPLE),
     responses={
-        201: {"headers": {"Location": {"description": "The new task's URL.", "schema": {"type": "string"}}}},
+        201: {
+            "headers": {"Location": {"description": "The new task's URL.", "schema": {"type": "string"}}},
+            "links": task_links(),
+        },
         **problem_responses(*_AUTH_ERRORS, 413, 415, 422),
     },
 )
-async def create_task(user: CurrentUser, body: NewTask, db: DatabaseDep, request: Request) -> Response:
+async def create_task(user: CurrentUser, body: NewTask, db: PoolDep, request: Request) -> Response:
     task = await repository.create_task(db, user.user_id, body)
     location = request.app.url_path_for("get_task", user_id=user.user_id, task_id=str(task["id"]))
     return _json(task, status_code=201, headers={"Location": location})
@@ -119,33 +125,35 @@ async def create_task(user: CurrentUser, body: NewTask, db: DatabaseDep, request
 @router.get(
     "/{task_id}",
     name="get_task",
+    operation_id="get_task",
     summary="Read one task",
     response_model=TaskRead,
     responses=problem_responses(*_AUTH_ERRORS, 404, 422),
 )
-async def get_task(user: CurrentUser, task_id: TaskId, db: DatabaseDep) -> Response:
+async def get_task(user: CurrentUser, task_id: TaskId, db: PoolDep) -> Response:
     return _json(_found(await repository.get_task(db, user.user_id, task_id)))
 
 
 @router.put(
     "/{task_id}",
+    operation_id="replace_task",
     summary="Replace a task's editable fields",
     response_model=TaskRead,
-    openapi_extra=request_body(TaskWrite, example=_WRITE_EXAMPLE),
     responses=problem_responses(*_AUTH_ERRORS, 404, 413, 415, 422),
 )
-async def replace_task(user: CurrentUser, body: NewTask, task_id: TaskId, db: DatabaseDep) -> Response:
+async def replace_task(user: CurrentUser, body: NewTask, task_id: TaskId, db: PoolDep) -> Response:
     return _json(_found(await repository.replace_task(db, user.user_id, task_id, body)))
 
 
 @router.delete(
     "/{task_id}",
+    operation_id="delete_task",
     summary="Delete a task",
     status_code=204,
     response_class=Response,
     responses=problem_responses(*_AUTH_ERRORS, 404, 422),
 )
-async def delete_task(user: CurrentUser, task_id: TaskId, db: DatabaseDep) -> Response:
+async def delete_task(user: CurrentUser, task_id: TaskId, db: PoolDep) -> Response:
     if not await repository.delete_task(db, user.user_id, task_id):
         raise _not_found()
     return Response(status_code=204)
@@ -153,11 +161,11 @@ async def delete_task(user: CurrentUser, task_id: TaskId, db: DatabaseDep) -> Re
 
 @router.patch(
     "/{task_id}/complete",
+    operation_id="complete_task",
     summary='Toggle completion, or set it with {"completed": bool}',
     response_model=TaskRead,
-    openapi_extra=request_body(CompletionUpdate, required=False, example={"completed": True}),
     responses=problem_responses(*_AUTH_ERRORS, 404, 413, 415, 422),
 )
-async def complete_task(user: CurrentUser, body: Completion, task_id: TaskId, db: DatabaseDep) -> Response:
+async def complete_task(user: CurrentUser, body: Completion, task_id: TaskId, db: PoolDep) -> Response:
     completed = body.completed if body is not None else None
     return _json(_found(await repository.set_completion(db, user.user_id, task_id, completed)))

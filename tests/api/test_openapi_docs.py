@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from openapi_spec_validator import validate
 
+from backend.tasks.schemas import NO_NUL_PATTERN, TITLE_PATTERN
 from harness.checks import assert_problem
 from harness.inprocess import make_settings
 from harness.verdicts import could_not_run
@@ -117,3 +120,51 @@ def test_docs_are_served_by_default(client, path):
 def test_docs_enabled_false_removes_the_docs(client_for, worker_database_url, issuer, path):
     settings = make_settings(worker_database_url, BETTER_AUTH_URL=issuer.base_url, TODO_DOCS_ENABLED="false")
     assert_problem(client_for(settings).get(path), 404, "not-found")
+
+
+@pytest.mark.req("API-OPENAPI-VALID")
+def test_the_document_is_valid_openapi(openapi):
+    validate(openapi)  # raises on the first violation, naming it
+
+
+def _keys(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _keys(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _keys(item)
+
+
+@pytest.mark.req("API-OPENAPI-VALID")
+def test_id_bounds_are_json_schema_keywords_and_no_pydantic_keyword_leaks(openapi):
+    schema = next(
+        p["schema"]
+        for p in openapi["paths"]["/api/{user_id}/tasks/{task_id}"]["get"]["parameters"]
+        if p["name"] == "task_id"
+    )
+    assert (schema["type"], schema["minimum"], schema["maximum"]) == ("integer", 1, 2**63 - 1)
+    assert {"ge", "le", "gt", "lt", "min_length", "max_length"}.isdisjoint(_keys(openapi["paths"]))
+
+
+@pytest.mark.req("API-OPENAPI-VALID")
+def test_the_title_and_description_rules_are_stated_as_patterns(openapi):
+    properties = openapi["components"]["schemas"]["TaskWrite"]["properties"]
+    assert properties["title"]["pattern"] == TITLE_PATTERN
+    assert properties["description"]["anyOf"][0]["pattern"] == NO_NUL_PATTERN
+
+
+@pytest.mark.req("API-OPENAPI-VALID")
+def test_a_created_task_links_to_every_route_that_reaches_it(openapi):
+    operations = {op.get("operationId") for item in openapi["paths"].values() for op in item.values()}
+    links = openapi["paths"]["/api/{user_id}/tasks"]["post"]["responses"]["201"]["links"]
+    assert {link["operationId"] for link in links.values()} == {
+        "get_task",
+        "replace_task",
+        "delete_task",
+        "complete_task",
+    }
+    assert {link["operationId"] for link in links.values()} <= operations
+    for link in links.values():
+        assert link["parameters"] == {"user_id": "$request.path.user_id", "task_id": "$response.body#/id"}

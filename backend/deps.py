@@ -1,0 +1,36 @@
+"""Typed dependencies for what the app holds: its settings, its token verifier and its connection pool.
+
+Routes and dependencies ask for these by type (`settings: SettingsDep`) instead of reaching into
+`request.app.state`, so what a route needs is in its signature and a test can override one dependency.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from backend.auth.verifier import TokenVerifier
+from backend.db.pool import RequestPool
+from backend.settings import Settings
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_verifier(request: Request) -> TokenVerifier:
+    verifier: TokenVerifier = request.app.state.verifier
+    return verifier
+
+
+def get_pool(request: Request) -> RequestPool:
+    # One pool per app: the repository borrows a connection from it for each statement (backend/db/pool.py).
+    pool: RequestPool = request.app.state.pool
+    return pool
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+VerifierDep = Annotated[TokenVerifier, Depends(get_verifier)]
+PoolDep = Annotated[RequestPool, Depends(get_pool)]
