@@ -14,10 +14,11 @@ from pathlib import Path
 import psycopg
 from sqlalchemy.engine import URL
 
+from harness import ROOT
 from harness.net import free_port
 
-INSTALLER = Path(__file__).with_name("install_pgbouncer.sh")
-BUILDER = Path(__file__).with_name("build_pgbouncer.sh")
+INSTALLER = ROOT / "tools" / "install_pgbouncer.sh"
+BUILDER = ROOT / "tools" / "build_pgbouncer.sh"
 # Protocol-level prepared statements in transaction mode arrived in PgBouncer 1.21 (max_prepared_statements).
 PREPARED_STATEMENTS_SINCE = (1, 21)
 
