@@ -73,16 +73,19 @@ def _leftover_tasks(url: str) -> int:
         engine.dispose()
 
 
+def mint_dev_token(data_dir: str, user_id: str) -> str:
+    """A token from the dev-mode server's own key in `data_dir`, as `todo-api token` prints it."""
+    env = {**os.environ, "TODO_DATA_DIR": data_dir}
+    command = [*_serve_command(), "token", user_id]
+    return subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout.strip()
+
+
 def _dev_tokens(data_dir: str) -> Path:
     """Tokens from the server's own dev key (`todo-api token`), in the --tokens file format."""
-    env = {**os.environ, "TODO_DATA_DIR": data_dir}
     tokens = []
     for _ in range(DEV_USERS):
         user_id = new_user_id("dev")
-        minted = subprocess.run(
-            [*_serve_command(), "token", user_id], env=env, check=True, capture_output=True, text=True
-        )
-        tokens.append({"id": user_id, "token": minted.stdout.strip()})
+        tokens.append({"id": user_id, "token": mint_dev_token(data_dir, user_id)})
     path = Path(data_dir) / "tokens.json"
     path.write_text(json.dumps({"users": tokens}), encoding="utf-8")
     return path
