@@ -9,14 +9,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from backend import health
+from backend import health, metrics
 from backend.auth.verifier import build_verifier
 from backend.db.embedded import resolve_database_url
 from backend.db.pool import build_pool
 from backend.errors import install_error_handlers
+from backend.logs import configure_logging
 from backend.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from backend.openapi_docs import install_routers
-from backend.request_context import configure_logging
 from backend.settings import AuthMode, Settings
 from backend.tasks import routes as tasks_routes
 
@@ -30,7 +30,8 @@ only ever reaches their own tasks. Errors are RFC 9457 problem details (`applica
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
+    recorder = metrics.build_recorder(settings.metrics_port)
     database_url = resolve_database_url(settings)
     if settings.auth_mode is AuthMode.DEV:
         log.warning("=" * 70)
@@ -41,7 +42,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The pool belongs to the event loop that serves requests, so it is opened here, not at import. It connects
         # in the background: the server starts (and /readyz says 503) even while the database is down.
-        async with build_pool(settings, database_url) as pool:
+        async with (
+            build_pool(settings, database_url) as pool,
+            metrics.instrumented(recorder, pool, settings.metrics_host, settings.metrics_port),
+        ):
             app.state.pool = pool
             yield
 
@@ -56,9 +60,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.verifier = build_verifier(settings)
+    app.state.metrics = recorder
+    app.state.verifier = build_verifier(settings, recorder)
 
-    install_error_handlers(app, settings.retry_after_seconds)
+    install_error_handlers(app, settings.retry_after_seconds, recorder)
     # A route that authenticates, or reads a JSON body, is documented as doing so (backend/openapi_docs.py).
     install_routers(app, [health.router, tasks_routes.router])
 
@@ -69,9 +74,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-            expose_headers=["Location", "Link", "X-Request-ID", "Retry-After"],
+            # A browser frontend must be able to send the preconditions and keys, and read the ETag back.
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "X-Request-ID",
+                "If-Match",
+                "If-None-Match",
+                "Idempotency-Key",
+            ],
+            expose_headers=["Location", "Link", "X-Request-ID", "Retry-After", "ETag"],
             max_age=600,
         )
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, metrics=recorder, access_log=settings.access_log)
     return app

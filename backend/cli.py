@@ -1,4 +1,4 @@
-"""`todo-api`: serve, migrate, token (dev mode), check. Bad configuration is one clear line and exit 2."""
+"""`todo-api`: serve, migrate, token (dev mode), check, purge. Bad configuration is one clear line and exit 2."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ import asyncio
 import ipaddress
 import json
 import os
+import shutil
 import signal
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from pydantic import ValidationError
 
@@ -53,14 +56,56 @@ def _database_url(settings: Settings) -> str:
         raise ConfigError(str(exc)) from None
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
+@contextmanager
+def _workers_metrics(settings: Settings) -> Iterator[None]:
+    """With TODO_METRICS_PORT: every worker (also a single one) writes prometheus-client's multiprocess files to a
+    fresh directory, and this process serves their sum on the metrics listener until the server stops."""
+    if settings.metrics_port is None:
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)  # a stray value would silence the app's own listener
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="todo-api-metrics-")
+    # Before anything imports prometheus_client in this process: with one worker the app runs here, and the
+    # library picks its value class (in memory or multiprocess files) from this variable when first imported.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    from backend.metrics import serve_workers
 
+    try:
+        listener = serve_workers(settings.metrics_host, settings.metrics_port, directory)
+    except OSError as exc:
+        _forget(directory)
+        where = f"{settings.metrics_host}:{settings.metrics_port}"
+        raise ConfigError(f"TODO_METRICS_PORT: cannot listen on {where} ({exc.strerror or exc})") from None
+    try:
+        yield
+    finally:
+        listener.close()
+        _forget(directory)
+
+
+def _forget(directory: str) -> None:
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
     settings = load_settings()
     if settings.auth_mode is AuthMode.DEV and not _is_loopback(args.host):
         raise ConfigError(
             f"dev mode only binds to loopback (got --host {args.host}); set BETTER_AUTH_URL or BETTER_AUTH_SECRET"
         )
+    if settings.metrics_port is not None and settings.metrics_port == args.port:
+        raise ConfigError("TODO_METRICS_PORT must differ from --port: metrics are never served on the API's port")
+    with _workers_metrics(settings):
+        _serve(args, settings)
+    return 0
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> None:
+    import uvicorn
+
+    from backend.logs import uvicorn_log_config
+
     url = _database_url(settings)
     if settings.database_url is not None and not args.no_migrate:
         from backend.db.migrate import upgrade
@@ -84,8 +129,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         http="httptools",
         # backend.access already logs every request (with its request id); uvicorn's line would double the cost.
         access_log=False,
+        # uvicorn's own records (start-up, malformed requests, worker crashes) in TODO_LOG_FORMAT too.
+        log_config=uvicorn_log_config(settings.log_level, settings.log_format),
     )
-    return 0
 
 
 def _exit_on_sigterm(signum: int, _frame: object) -> None:
@@ -144,6 +190,24 @@ def cmd_check(_: argparse.Namespace) -> int:
     return 0 if healthy else 1
 
 
+def cmd_purge(_: argparse.Namespace) -> int:
+    """Deletes every Idempotency-Key older than TODO_IDEMPOTENCY_HOURS (keyed creates also purge a few each)."""
+    from datetime import timedelta
+
+    from backend.db.pool import build_pool
+    from backend.tasks.repository import purge_expired_keys
+
+    settings = load_settings()
+    url = _database_url(settings)
+
+    async def purge() -> int:
+        async with build_pool(settings, url) as pool:
+            return await purge_expired_keys(pool, timedelta(hours=settings.idempotency_hours))
+
+    print(f"purged {asyncio.run(purge())} expired idempotency key(s)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="todo-api", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -163,6 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     token.set_defaults(handler=cmd_token)
 
     commands.add_parser("check", help="print effective configuration and reachability").set_defaults(handler=cmd_check)
+    purge = commands.add_parser("purge", help="delete idempotency keys older than TODO_IDEMPOTENCY_HOURS")
+    purge.set_defaults(handler=cmd_purge)
     return parser
 
 

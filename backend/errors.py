@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from backend.metrics import NOOP, Recorder
 from backend.request_context import current_request_id
 
 log = logging.getLogger("backend.errors")
@@ -63,7 +64,12 @@ class ProblemType:
 
     @property
     def title(self) -> str:
-        return HTTPStatus(self.status).phrase
+        return _RFC9110_PHRASES.get(self.status) or HTTPStatus(self.status).phrase
+
+
+# RFC 9110's reason phrases where older ones linger: Python before 3.13 still says "Request Entity Too Large" and
+# "Unprocessable Entity", so the titles would change with the interpreter.
+_RFC9110_PHRASES = {413: "Content Too Large", 422: "Unprocessable Content"}
 
 
 # The one registry: every error the service answers, the handlers, the middleware, /readyz and OpenAPI read it.
@@ -93,6 +99,20 @@ PROBLEMS: dict[int, ProblemType] = {
             {"Allow": "The methods the path serves."},
         ),
         ProblemType(
+            409,
+            "idempotency-key-in-flight",
+            "A request with this Idempotency-Key is still being processed; retry shortly to get its answer.",
+            "Another request with this `Idempotency-Key` is still in flight; retry after `Retry-After` seconds.",
+            {"Retry-After": "Seconds to wait before retrying."},
+        ),
+        ProblemType(
+            412,
+            "precondition-failed",
+            "The task has changed since the If-Match tag; read it again and redo the change.",
+            "`If-Match` names none of the task's current tags; nothing changed. `ETag` is the current tag.",
+            {"ETag": "The task's current entity tag."},
+        ),
+        ProblemType(
             413,
             "payload-too-large",
             "The request body is larger than the documented limit.",
@@ -106,6 +126,12 @@ PROBLEMS: dict[int, ProblemType] = {
             "validation-error",
             "The request has invalid fields.",
             "Invalid path, query or body fields; `errors` lists each.",
+        ),
+        ProblemType(
+            428,
+            "precondition-required",
+            "This deployment requires If-Match on changes: send the ETag you last read.",
+            "`If-Match` is missing and this deployment requires it (`TODO_REQUIRE_IF_MATCH=true`).",
         ),
         ProblemType(
             500,
@@ -124,19 +150,34 @@ PROBLEMS: dict[int, ProblemType] = {
 }
 
 
+# Problem types that share a status with a registered one: the `type` tells them apart.
+IDEMPOTENCY_KEY_REUSED = ProblemType(
+    422,
+    "idempotency-key-reused",
+    "This Idempotency-Key was already used with a different request body.",
+    "The `Idempotency-Key` was already used with a different body; nothing was created.",
+)
+IDEMPOTENCY_KEY_REUSED_FIELD = FieldError(
+    field="header.Idempotency-Key",
+    message="already used with a different request body",
+    code="idempotency_key_reused",
+)
+VARIANTS: tuple[ProblemType, ...] = (IDEMPOTENCY_KEY_REUSED,)
+
+
 class ProblemError(Exception):
     """Raise anywhere to answer with a problem-details body of a registered status (default detail unless given)."""
 
     def __init__(
         self,
-        status: int,
+        status: int | ProblemType,
         detail: str | None = None,
         *,
         headers: dict[str, str] | None = None,
         errors: Sequence[FieldError] | None = None,
     ) -> None:
-        self.problem = PROBLEMS[status]
-        self.status = status
+        self.problem = status if isinstance(status, ProblemType) else PROBLEMS[status]
+        self.status = self.problem.status
         self.detail = detail or self.problem.detail
         super().__init__(self.detail)
         self.headers = headers or {}
@@ -145,16 +186,16 @@ class ProblemError(Exception):
 
 def problem_response(
     request: Request,
-    status: int,
+    status: int | ProblemType,
     detail: str | None = None,
     headers: dict[str, str] | None = None,
     errors: Sequence[FieldError] | None = None,
 ) -> JSONResponse:
-    problem = PROBLEMS[status]
+    problem = status if isinstance(status, ProblemType) else PROBLEMS[status]
     body = Problem(
         type=f"{TYPE_PREFIX}{problem.slug}",
         title=problem.title,
-        status=status,
+        status=problem.status,
         detail=detail or problem.detail,
         instance=request.url.path,
         request_id=current_request_id(),
@@ -162,7 +203,7 @@ def problem_response(
     )
     return JSONResponse(
         body.model_dump(exclude_none=True),
-        status_code=status,
+        status_code=problem.status,
         headers=headers,
         media_type=PROBLEM_MEDIA_TYPE,
     )
@@ -183,7 +224,7 @@ def _field_errors(raw: Sequence[Any]) -> list[FieldError]:
 
 
 def _respond(request: Request, exc: ProblemError) -> JSONResponse:
-    return problem_response(request, exc.status, exc.detail, exc.headers, exc.errors)
+    return problem_response(request, exc.problem, exc.detail, exc.headers, exc.errors)
 
 
 async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
@@ -215,12 +256,15 @@ def _allowed_methods(request: Request) -> str:
     )
 
 
-def _on_database_error(retry_after_seconds: int) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+def _on_database_error(
+    retry_after_seconds: int, metrics: Recorder
+) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
     async def handle(request: Request, exc: Exception) -> JSONResponse:
         # Connection-level failures (refused, reset, pool exhausted: psycopg_pool's PoolTimeout is one, server
         # shutting down) are outages: 503. Anything else from the driver is a bug in our SQL and stays a 500.
         if isinstance(exc, OperationalError):
             log.warning("database unavailable: %s", type(exc).__name__)
+            metrics.database_unavailable()
             return _respond(request, database_unavailable(retry_after_seconds))
         return unexpected_error(request, exc)
 
@@ -233,9 +277,9 @@ def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(request, 500)
 
 
-def install_error_handlers(app: FastAPI, retry_after_seconds: int) -> None:
+def install_error_handlers(app: FastAPI, retry_after_seconds: int, metrics: Recorder = NOOP) -> None:
     app.add_exception_handler(ProblemError, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
-    app.add_exception_handler(DatabaseError, _on_database_error(retry_after_seconds))
+    app.add_exception_handler(DatabaseError, _on_database_error(retry_after_seconds, metrics))
     # Other exceptions are answered by RequestContextMiddleware (backend/middleware.py), inside the request's context.

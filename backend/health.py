@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from backend.deps import PoolDep, SettingsDep
 from backend.errors import database_unavailable
@@ -27,10 +27,11 @@ async def healthz() -> dict[str, str]:
     summary="Readiness: the database answers",
     responses={**_example({"status": "ready"}), **problem_responses(503)},
 )
-async def readyz(pool: PoolDep, settings: SettingsDep) -> dict[str, str]:
+async def readyz(request: Request, pool: PoolDep, settings: SettingsDep) -> dict[str, str]:
     try:
         async with pool.connection() as connection:
             await connection.execute("SELECT 1")
     except Exception:  # noqa: BLE001 - any failure to reach the database means "not ready"
+        request.app.state.metrics.database_unavailable()
         raise database_unavailable(settings.retry_after_seconds) from None
     return {"status": "ready"}

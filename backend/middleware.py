@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 import time
 import uuid
@@ -12,19 +11,34 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.errors import BODY_TOO_LARGE, ProblemError, problem_response, unexpected_error
+from backend.logs import log_access
+from backend.metrics import NOOP, Recorder, route_template
 from backend.request_context import reset_request_id, set_request_id
-
-access_log = logging.getLogger("backend.access")
 
 REQUEST_ID_HEADER = "x-request-id"
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
-class RequestContextMiddleware:
-    """Gives every request an X-Request-ID (the caller's when well-formed), echoes it, and logs one line."""
+def _cache_policy(headers: MutableHeaders, status: int, path: str) -> None:
+    """How a response may be cached (specs/caching.md): a user's own data may be kept by that user's client only, and
+    revalidated with its ETag before each use; everything else (errors, refusals, health, docs) is never stored."""
+    headers["x-content-type-options"] = "nosniff"
+    if status < 400 and path.startswith("/api/"):
+        headers["cache-control"] = "private, no-cache"
+        headers.add_vary_header("Authorization")
+    else:
+        headers["cache-control"] = "no-store"
 
-    def __init__(self, app: ASGIApp) -> None:
+
+class RequestContextMiddleware:
+    """Gives every request an X-Request-ID (the caller's when well-formed), echoes it, sets the caching headers, logs
+    one access line (unless TODO_ACCESS_LOG=false) and records it in the metrics (when they are on)."""
+
+    def __init__(self, app: ASGIApp, metrics: Recorder = NOOP, access_log: bool = True) -> None:
         self.app = app
+        # Decided once: with neither on, a request costs no route lookup and no call.
+        self._metrics = metrics if metrics.enabled else None
+        self._access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -43,7 +57,9 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 started_response = True
                 status_holder[0] = message["status"]
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+                headers = MutableHeaders(scope=message)
+                headers[REQUEST_ID_HEADER] = request_id
+                _cache_policy(headers, message["status"], scope["path"])
             await send(message)
 
         try:
@@ -55,13 +71,13 @@ class RequestContextMiddleware:
                 raise
             await unexpected_error(Request(scope), exc)(scope, receive, send_with_id)
         finally:
-            access_log.info(
-                "%s %s %d %.1fms",
-                scope["method"],
-                scope["path"],
-                status_holder[0],
-                (time.perf_counter() - started) * 1000,
-            )
+            if self._metrics is not None or self._access_log:
+                elapsed = time.perf_counter() - started
+                route = route_template(scope)
+                if self._metrics is not None:
+                    self._metrics.request(route, scope["method"], status_holder[0], elapsed)
+                if self._access_log:
+                    log_access(scope["method"], scope["path"], status_holder[0], elapsed * 1000, route)
             reset_request_id(token)
 
 

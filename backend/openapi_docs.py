@@ -17,42 +17,62 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from backend.auth.dependencies import BEARER_SCHEME, BEARER_SCHEME_NAME, authenticate
-from backend.errors import PROBLEM_MEDIA_TYPE, PROBLEMS, TYPE_PREFIX, Problem
+from backend.errors import (
+    IDEMPOTENCY_KEY_REUSED,
+    IDEMPOTENCY_KEY_REUSED_FIELD,
+    PROBLEM_MEDIA_TYPE,
+    PROBLEMS,
+    TYPE_PREFIX,
+    Problem,
+    ProblemType,
+)
 from backend.json_body import JsonBody
 
 _INTEGER_HEADERS = {"Retry-After"}
 
 
-def _example(status: int) -> dict[str, Any]:
-    problem = PROBLEMS[status]
+def _example(problem: ProblemType) -> dict[str, Any]:
     example: dict[str, Any] = {
         "type": f"{TYPE_PREFIX}{problem.slug}",
         "title": problem.title,
-        "status": status,
+        "status": problem.status,
         "detail": problem.detail,
         "instance": "/api/user-1/tasks/42",
         "request_id": "3f2a9c4e8b7d4c1e9a0b1c2d3e4f5a6b",
     }
-    if status == 422:
+    if problem == PROBLEMS[422]:
         example["errors"] = [
             {"field": "body.title", "message": "String should have at least 1 character", "code": "string_too_short"}
         ]
+    elif problem == IDEMPOTENCY_KEY_REUSED:
+        example["errors"] = [IDEMPOTENCY_KEY_REUSED_FIELD.model_dump()]
     return example
 
 
-def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The documented error responses of a route, from the registry in backend/errors.py."""
+def problem_responses(*answers: int | ProblemType) -> dict[int | str, dict[str, Any]]:
+    """The documented error responses of a route, from the registry in backend/errors.py: a status stands for its
+    registered problem type; a ProblemType variant adds itself (an example of its own) to its status."""
+    by_status: dict[int, list[ProblemType]] = {}
+    for answer in answers:
+        problem = answer if isinstance(answer, ProblemType) else PROBLEMS[answer]
+        by_status.setdefault(problem.status, []).append(problem)
+    return {status: _response(problems) for status, problems in by_status.items()}
+
+
+def _response(problems: list[ProblemType]) -> dict[str, Any]:
+    if len(problems) == 1:
+        content: dict[str, Any] = {"example": _example(problems[0])}
+    else:
+        content = {"examples": {problem.slug: {"value": _example(problem)} for problem in problems}}
+    headers = {name: text for problem in problems for name, text in problem.headers.items()}
     return {
-        status: {
-            "model": Problem,
-            "description": PROBLEMS[status].documented,
-            "content": {PROBLEM_MEDIA_TYPE: {"example": _example(status)}},
-            "headers": {
-                name: {"description": text, "schema": {"type": "integer" if name in _INTEGER_HEADERS else "string"}}
-                for name, text in PROBLEMS[status].headers.items()
-            },
-        }
-        for status in statuses
+        "model": Problem,
+        "description": " Or: ".join(problem.documented for problem in problems),
+        "content": {PROBLEM_MEDIA_TYPE: content},
+        "headers": {
+            name: {"description": text, "schema": {"type": "integer" if name in _INTEGER_HEADERS else "string"}}
+            for name, text in headers.items()
+        },
     }
 
 

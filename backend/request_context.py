@@ -1,4 +1,4 @@
-"""Per-request context (the request id) shared by the middleware, the error mapping and the logs."""
+"""Per-request context (the request id) shared by the middleware, the error mapping and the logs (backend/logs.py)."""
 
 from __future__ import annotations
 
@@ -26,12 +26,3 @@ class RequestIdLogFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = _request_id.get() or "-"
         return True
-
-
-def configure_logging(level: str) -> None:
-    handler = logging.StreamHandler()
-    handler.addFilter(RequestIdLogFilter())
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s request_id=%(request_id)s %(message)s"))
-    logger = logging.getLogger("backend")
-    logger.handlers[:] = [handler]
-    logger.setLevel(level.upper())

@@ -76,6 +76,19 @@ class Settings(BaseSettings):
     auth_realm: str = Field(default="todo-api", validation_alias="TODO_AUTH_REALM")
     log_level: str = Field(default="INFO", validation_alias="TODO_LOG_LEVEL")
 
+    # --- retries and concurrent edits (specs/caching.md) ---
+    # How long an Idempotency-Key replays its create; expired keys are purged by keyed creates and `todo-api purge`.
+    idempotency_hours: float = Field(default=24.0, gt=0, le=24 * 30, validation_alias="TODO_IDEMPOTENCY_HOURS")
+    # true: a change without If-Match gets 428 (no blind overwrites); false keeps unconditional changes working.
+    require_if_match: bool = Field(default=False, validation_alias="TODO_REQUIRE_IF_MATCH")
+
+    # --- observability (specs/observability.md) ---
+    log_format: Literal["text", "json"] = Field(default="text", validation_alias="TODO_LOG_FORMAT")
+    access_log: bool = Field(default=True, validation_alias="TODO_ACCESS_LOG")
+    # Unset: no metrics and no instrumentation at all. Set: /metrics on a listener of its own, loopback by default.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535, validation_alias="TODO_METRICS_PORT")
+    metrics_host: str = Field(default="127.0.0.1", min_length=1, validation_alias="TODO_METRICS_HOST")
+
     @field_validator("jwt_algorithms", "cors_origins", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
@@ -84,6 +97,16 @@ class Settings(BaseSettings):
     @field_validator("better_auth_url", "jwt_jwks_url", "jwt_issuer", "jwt_audience", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _blank_port_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("better_auth_secret", "database_url", mode="before")
@@ -180,4 +203,9 @@ class Settings(BaseSettings):
             "docs_enabled": self.docs_enabled,
             "cors_origins": self.cors_origins,
             "max_body_bytes": self.max_body_bytes,
+            "idempotency_hours": self.idempotency_hours,
+            "require_if_match": self.require_if_match,
+            "log_format": self.log_format,
+            "access_log": self.access_log,
+            "metrics": f"{self.metrics_host}:{self.metrics_port}" if self.metrics_port else None,
         }

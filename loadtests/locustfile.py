@@ -1,5 +1,7 @@
 """Virtual users of the todo API. Each has its own identity (user id, token, tasks), follows weighted journeys
-(mostly listing and paging, then creating, toggling, editing, deleting, reading one) and checks every response:
+(mostly listing and paging, then creating, toggling, editing, deleting, reading one) the way the frontend makes
+them (every create carries an Idempotency-Key, one in ten is retried; every change sends If-Match with the ETag the
+user holds; half the reads revalidate with If-None-Match: specs/caching.md) and checks every response:
 status, shape, and that no task of another user ever appears (a failure named "ISOLATION BREACH ...", requirement
 LOAD-ISOLATION; the run's verdict against specs/slo.yaml is LOAD-SLO).
 
@@ -19,6 +21,7 @@ import json
 import logging
 import os
 import random
+import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -66,6 +69,10 @@ LIST = "/api/[user]/tasks"
 NEXT = "/api/[user]/tasks?cursor=[next]"
 ONE = "/api/[user]/tasks/[id]"
 COMPLETE = "/api/[user]/tasks/[id]/complete"
+RETRY = "/api/[user]/tasks (retried key)"
+REVALIDATE = "/api/[user]/tasks/[id] (If-None-Match)"
+RETRY_EVERY = 10  # one keyed create in ten is sent twice
+REVALIDATE_SHARE = 0.5  # of reads of a task whose ETag the user holds
 
 
 Check = Callable[[Any, Mapping[str, str]], Any]
@@ -94,6 +101,7 @@ class TodoUser(FastHttpUser):
         self.base = f"/api/{quote(self.user_id, safe='')}/tasks"
         self.last_token: str | None = None
         self.created = 0
+        self.etags: dict[int, str] = {}
         for _ in range(SEED_TASKS):
             self.create()
 
@@ -134,14 +142,23 @@ class TodoUser(FastHttpUser):
             headers["Content-Type"] = "application/json"
         return headers
 
-    def call(self, method: str, path: str, name: str, expect: int, check: Check, body: Any = None) -> Any:
-        """One request, checked inside the response context so a broken contract fails that very request.
-        Returns whatever `check` returns, or None after recording a failure."""
+    def call(
+        self,
+        method: str,
+        path: str,
+        name: str,
+        expect: int,
+        check: Check,
+        body: Any = None,
+        extra: Mapping[str, str] | None = None,
+    ) -> Any:
+        """One request (with `extra` headers), checked inside the response context so a broken contract fails that
+        very request. Returns whatever `check` returns, or None after recording a failure."""
         if self.stopped:
             return None
         payload = json.dumps(body) if body is not None else None
         try:
-            headers = self.headers(payload is not None)
+            headers = {**self.headers(payload is not None), **(extra or {})}
         except CredentialError as exc:
             self.credential_failure(exc)  # the request is not sent without a token
             return None
@@ -152,7 +169,7 @@ class TodoUser(FastHttpUser):
                 response.failure(f"status {response.status_code} (expected {expect})")
                 return None
             try:
-                return check(None if expect == 204 else response.json(), response.headers)
+                return check(None if expect in (204, 304) else response.json(), response.headers)
             except ContractError as exc:
                 if ISOLATION_BREACH in str(exc):
                     log.error("%s: %s %s as %s", exc, method, path, self.user_id)
@@ -164,11 +181,27 @@ class TodoUser(FastHttpUser):
     def pick(self) -> int | None:
         return random.choice(list(self.own.titles)) if self.own.titles else None
 
+    def if_match(self, task_id: int) -> dict[str, str]:
+        """Every change is conditional: a 412 would mean this user's own view of its task went stale."""
+        tag = self.etags.get(task_id)
+        return {"If-Match": tag} if tag else {}
+
+    def tagged(self, got: Any, headers: Mapping[str, str]) -> Any:
+        """Remembers the task's ETag: this user's next change sends it as If-Match (specs/caching.md)."""
+        tag = headers.get("etag")
+        if not tag:
+            _fail("a task answer without an ETag")
+        self.etags[got["id"]] = tag
+        return got
+
     # --- journeys ---
 
     def create(self) -> None:
+        """A keyed create, as the frontend sends it; one in RETRY_EVERY is sent again with the same key, as after a
+        lost reply, and must replay the same task (the count of own tasks does not grow)."""
         self.created += 1
         title = self.own.title(self.created)
+        key = {"Idempotency-Key": uuid.uuid4().hex}
 
         def check(body: Any, headers: Mapping[str, str]) -> Any:
             created = check_task(self.own, body)
@@ -176,11 +209,21 @@ class TodoUser(FastHttpUser):
                 _fail("the created task does not echo its title")
             if headers.get("location") != f"{self.base}/{created['id']}":
                 _fail("the Location header does not name the new task")
-            return created
+            return self.tagged(created, headers)
 
-        created = self.call("POST", self.base, LIST, 201, check, {"title": title, "description": "load"})
-        if created is not None:
-            self.own.remember(created)
+        body = {"title": title, "description": "load"}
+        created = self.call("POST", self.base, LIST, 201, check, body, key)
+        if created is None:
+            return
+        self.own.remember(created)
+        if self.created % RETRY_EVERY == 0:
+
+            def replayed(body: Any, headers: Mapping[str, str]) -> Any:
+                if check(body, headers) != created or headers.get("etag") != self.etags[created["id"]]:
+                    _fail("a retried Idempotency-Key did not replay the original 201")
+                return body
+
+            self.call("POST", self.base, RETRY, 201, replayed, body, key)
 
     @task(8)
     def list_first_page(self) -> None:
@@ -216,12 +259,22 @@ class TodoUser(FastHttpUser):
             return
         expected_title = self.own.titles[task_id]
 
-        def check(body: Any, _: Mapping[str, str]) -> Any:
+        def check(body: Any, headers: Mapping[str, str]) -> Any:
             got = check_task(self.own, body, expected_id=task_id)
             if got["title"] != expected_title:
                 _fail("reading a task returned stale or foreign content")
-            return got
+            return self.tagged(got, headers)
 
+        tag = self.etags.get(task_id)
+        if tag is not None and random.random() < REVALIDATE_SHARE:
+            # A client revalidating its kept copy: only this user changes the task, so the tag is current.
+            def unchanged(_: Any, headers: Mapping[str, str]) -> bool:
+                if headers.get("etag") != tag:
+                    _fail("a 304 without the current ETag")
+                return True
+
+            self.call("GET", f"{self.base}/{task_id}", REVALIDATE, 304, unchanged, extra={"If-None-Match": tag})
+            return
         self.call("GET", f"{self.base}/{task_id}", ONE, 200, check)
 
     @task(3)
@@ -238,13 +291,13 @@ class TodoUser(FastHttpUser):
             return
         before = self.own.completed[task_id]
 
-        def check(body: Any, _: Mapping[str, str]) -> Any:
+        def check(body: Any, headers: Mapping[str, str]) -> Any:
             got = check_task(self.own, body, expected_id=task_id)
             if got["completed"] == before:
                 _fail("toggling did not flip completed")
-            return got
+            return self.tagged(got, headers)
 
-        got = self.call("PATCH", f"{self.base}/{task_id}/complete", COMPLETE, 200, check)
+        got = self.call("PATCH", f"{self.base}/{task_id}/complete", COMPLETE, 200, check, extra=self.if_match(task_id))
         if got is not None:
             self.own.remember(got)
 
@@ -255,13 +308,14 @@ class TodoUser(FastHttpUser):
             return
         title = f"{self.own.titles[task_id]}+"[:200]
 
-        def check(body: Any, _: Mapping[str, str]) -> Any:
+        def check(body: Any, headers: Mapping[str, str]) -> Any:
             got = check_task(self.own, body, expected_id=task_id)
             if got["title"] != title or got["description"] is not None:
                 _fail("the replaced task does not echo its new fields")
-            return got
+            return self.tagged(got, headers)
 
-        got = self.call("PUT", f"{self.base}/{task_id}", ONE, 200, check, {"title": title, "description": None})
+        body = {"title": title, "description": None}
+        got = self.call("PUT", f"{self.base}/{task_id}", ONE, 200, check, body, self.if_match(task_id))
         if got is not None:
             self.own.remember(got)
 
@@ -272,8 +326,9 @@ class TodoUser(FastHttpUser):
             return
         task_id = self.pick()
         assert task_id is not None
-        if self.call("DELETE", f"{self.base}/{task_id}", ONE, 204, lambda _body, _headers: True):
+        if self.call("DELETE", f"{self.base}/{task_id}", ONE, 204, lambda _b, _h: True, extra=self.if_match(task_id)):
             self.own.forget(task_id)
+            self.etags.pop(task_id, None)
 
 
 def _fail(message: str) -> Any:

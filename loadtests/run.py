@@ -25,7 +25,9 @@ import time
 from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
+from loadtests.server_metrics import NOT_READ, MetricsWatcher, report_lines
 from loadtests.shapes import PROFILES
 from loadtests.slo import SLO_FILE, budget_name_for
 from loadtests.stack import LocalStack, prepare_tokens
@@ -65,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--db-pool-size", type=int, help="DB_POOL_SIZE for the server")
     local.add_argument("--database-url", help="use this database instead of the embedded one (e.g. a Neon branch)")
     remote = parser.add_argument_group("token source for --host (as the spec suite's target mode)")
+    remote.add_argument(
+        "--metrics-url",
+        metavar="URL",
+        help="the target's Prometheus /metrics (TODO_METRICS_PORT), read before, during and after the run: "
+        "server-side p99, pool saturation and token-cache hit rate in the report (a local stack serves its own)",
+    )
     remote.add_argument("--jwt-secret", default=os.environ.get("TARGET_JWT_SECRET"), help="the target's secret")
     remote.add_argument("--data-dir", type=Path, default=Path(".todo-data"), help="the dev-mode target's data dir")
     remote.add_argument(
@@ -194,22 +202,36 @@ def time_limit(args: argparse.Namespace) -> float:
     return duration + GRACE_SECONDS
 
 
-def run_locust(args: argparse.Namespace, host: str, token_env: dict[str, str], report_dir: Path) -> int:
+def run_locust(
+    args: argparse.Namespace, host: str, token_env: dict[str, str], report_dir: Path, metrics_url: str | None = None
+) -> int:
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / "summary.json").unlink(missing_ok=True)
     print(f"loadtests: profile {args.profile} against {host}; reports in {report_dir}", flush=True)
-    try:
-        completed = subprocess.run(  # noqa: S603 - our own interpreter running locust
-            locust_command(args, host, report_dir),
-            env=locust_env(args, token_env, report_dir),
-            stdin=subprocess.DEVNULL,
-            timeout=time_limit(args),
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        print(f"loadtests: locust did not finish within {time_limit(args):.0f} s", file=sys.stderr)
-        return 2
+    with ExitStack() as stack:
+        watcher = stack.enter_context(MetricsWatcher(metrics_url)) if metrics_url else None
+        try:
+            completed = subprocess.run(  # noqa: S603 - our own interpreter running locust
+                locust_command(args, host, report_dir),
+                env=locust_env(args, token_env, report_dir),
+                stdin=subprocess.DEVNULL,
+                timeout=time_limit(args),
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            print(f"loadtests: locust did not finish within {time_limit(args):.0f} s", file=sys.stderr)
+            return 2
+    server = watcher.figures() if watcher else {"read": False, "reason": f"{NOT_READ} (no --metrics-url)"}
+    add_to_summary(report_dir / "summary.json", "server", server)
     return report(report_dir, completed.returncode)
+
+
+def add_to_summary(path: Path, key: str, value: Any) -> None:
+    """Locust's process wrote summary.json; the runner adds what only it saw (the server's own metrics)."""
+    if path.exists():
+        summary = json.loads(path.read_text(encoding="utf-8"))
+        summary[key] = value
+        path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
 
 
 def report(report_dir: Path, locust_code: int) -> int:
@@ -229,6 +251,8 @@ def report(report_dir: Path, locust_code: int) -> int:
         print(f"  credentials ({credentials.get('source')}): {figures}")
     if summary.get("last_held_users") is not None or summary.get("steps"):
         print(f"  stress: last step that held the SLOs: {summary.get('last_held_users')} users")
+    for line in report_lines(summary.get("server") or {}):
+        print(line)
     if summary["passed"]:
         print(f"loadtests: SLOs held ({summary['slo_budget']} budget)")
         return 0
@@ -261,7 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 better_auth_url=args.better_auth_url,
                 tokens_file=args.tokens,
             )
-            return run_locust(args, args.host.rstrip("/"), tokens.token_env, report_dir)
+            return run_locust(args, args.host.rstrip("/"), tokens.token_env, report_dir, args.metrics_url)
         server_env = {"DB_POOL_SIZE": str(args.db_pool_size)} if args.db_pool_size else {}
         try:
             local = stack.enter_context(
@@ -271,13 +295,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                     database_url=args.database_url,
                     log_path=_fresh(report_dir / "server.log"),
                     server_env=server_env,
+                    metrics=True,
                 )
             )
         except RuntimeError as exc:
             log = report_dir / "server.log"
             print(f"loadtests: the local server did not start: {exc} (see {log})", file=sys.stderr)
             return 2
-        return run_locust(args, local.url, local.token_env, report_dir)
+        return run_locust(args, local.url, local.token_env, report_dir, local.metrics_url)
     return 2  # unreachable: both branches return inside the with-block
 
 

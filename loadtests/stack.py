@@ -21,6 +21,7 @@ from loadtests.tokens import DEV_KID, write_private_key
 
 # Server configuration a caller's shell might carry that must not leak into a load-test server.
 _SCRUBBED = ("BETTER_AUTH_URL", "BETTER_AUTH_SECRET", "DATABASE_URL", "TODO_DATA_DIR", "TODO_ENV", "JWT_")
+_SCRUBBED += ("TODO_METRICS_", "PROMETHEUS_MULTIPROC_DIR")  # metrics are on only when the caller asks (metrics=True)
 
 
 @dataclass
@@ -91,7 +92,9 @@ def prepare_tokens(
 
 
 class LocalStack:
-    """`with LocalStack(...) as stack:` gives stack.url, stack.token_env and stack.server_pid."""
+    """`with LocalStack(...) as stack:` gives stack.url, stack.token_env and stack.server_pid (and, with
+    `metrics=True`, stack.metrics_url: the server's /metrics; off by default, so the benchmark measures the service
+    without instrumentation)."""
 
     def __init__(
         self,
@@ -102,6 +105,7 @@ class LocalStack:
         log_path: Path | None = None,
         server_env: dict[str, str] | None = None,
         server_source: Path | None = None,
+        metrics: bool = False,
     ) -> None:
         self.token_source = token_source
         self.workers = workers
@@ -109,8 +113,10 @@ class LocalStack:
         self.log_path = log_path
         self.extra_env = server_env or {}
         self.server_source = server_source  # another checkout's backend/, e.g. to compare with a previous release
+        self.metrics = metrics
         self._stack = ExitStack()
         self.url = ""
+        self.metrics_url: str | None = None
         self.token_env: dict[str, str] = {}
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -138,6 +144,10 @@ class LocalStack:
         env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED)}
         env.update({"TODO_DATA_DIR": str(workdir), "DATABASE_URL": database_url, "TODO_LOG_LEVEL": "WARNING"})
         env.update(tokens.server_env)
+        if self.metrics:
+            metrics_port = free_port()
+            env["TODO_METRICS_PORT"] = str(metrics_port)
+            self.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
         env.update(self.extra_env)
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"

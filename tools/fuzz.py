@@ -45,10 +45,20 @@ with-security-parameters = {security}
 """
 # The opaque cursor: any string up to 1024 characters fits its schema, but only one the API issued (in a Link
 # header) names a position, so a generated "valid" cursor is a 422 (specs/fuzzing.md).
+# A precondition that does not hold: any tag fits If-Match's schema, but only the task's current one lets the change
+# through, so a generated one is a 412; a generated Idempotency-Key may have been used with another body: a 422.
 OWNER_EXCEPTIONS = """\
 [[operations]]
 include-operation-id = "list_tasks"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "422"]
+
+[[operations]]
+include-operation-id = "create_task"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "409", "422"]
+
+[[operations]]
+include-operation-id = ["replace_task", "complete_task", "delete_task"]
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "412"]
 """
 
 

@@ -11,6 +11,8 @@ from collections.abc import Callable
 import httpx
 from jwt import PyJWK, PyJWKSet, PyJWTError
 
+from backend.metrics import NOOP, Recorder
+
 log = logging.getLogger("backend.auth.jwks")
 
 MAX_JWKS_BYTES = 256 * 1024
@@ -30,6 +32,7 @@ class JwksKeyStore:
         refetch_cooldown_seconds: float,
         timeout_seconds: float,
         clock: Callable[[], float] = time.monotonic,
+        metrics: Recorder = NOOP,
     ) -> None:
         self.url = url
         self.allowed_algorithms = allowed_algorithms
@@ -41,6 +44,7 @@ class JwksKeyStore:
         self._fetched_at: float | None = None
         self._attempted_at: float | None = None
         self._lock = asyncio.Lock()
+        self._metrics = metrics
         self.fetch_count = 0
 
     async def key_for(self, kid: str) -> PyJWK:
@@ -80,7 +84,9 @@ class JwksKeyStore:
             # pragma: no mutate start (log text, not behaviour)
             log.warning("JWKS fetch failed (%s); keeping %d cached key(s)", type(exc).__name__, len(self._keys))
             # pragma: no mutate end
+            self._metrics.jwks_fetch(ok=False)
             return
+        self._metrics.jwks_fetch(ok=True)
         self._keys = keys
         self._fetched_at = self._clock()
 

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from backend.auth.jwks import JwksKeyStore, SigningKeyNotFoundError
 from backend.auth.principal import Principal
 from backend.db.models import USER_ID_MAX
+from backend.metrics import NOOP, Recorder
 from backend.settings import AuthMode, Settings
 
 log = logging.getLogger("backend.auth")
@@ -47,6 +48,7 @@ class TokenVerifier:
         cache_size: int,
         cache_seconds: float,
         clock: Callable[[], float] = time.time,
+        metrics: Recorder = NOOP,
     ) -> None:
         self.algorithms = algorithms
         self.issuer = issuer
@@ -56,6 +58,7 @@ class TokenVerifier:
         self._cache_size = cache_size
         self._cache_seconds = cache_seconds
         self._clock = clock
+        self._metrics = metrics
 
     async def verify(self, token: str) -> Principal:
         cached = self._cache.get(token)
@@ -63,8 +66,10 @@ class TokenVerifier:
         if cached is not None:
             if cached[1] > now:
                 self._cache.move_to_end(token)
+                self._metrics.token_cache_hit()
                 return cached[0]
             del self._cache[token]
+        self._metrics.token_cache_miss()
         principal, exp = await self._verify_uncached(token)
         self._remember(token, principal, min(exp + self.leeway_seconds, now + self._cache_seconds))
         return principal
@@ -186,13 +191,14 @@ class StaticKeyVerifier(TokenVerifier):
         return self._key
 
 
-def build_verifier(settings: Settings) -> TokenVerifier:
+def build_verifier(settings: Settings, metrics: Recorder = NOOP) -> TokenVerifier:
     common: dict[str, Any] = {
         "issuer": settings.expected_issuer,
         "audience": settings.expected_audience,
         "leeway_seconds": settings.jwt_leeway_seconds,
         "cache_size": settings.verified_token_cache_size,
         "cache_seconds": settings.jwks_cache_seconds,
+        "metrics": metrics,
     }
     if settings.auth_mode is AuthMode.JWKS:
         store = JwksKeyStore(
@@ -201,6 +207,7 @@ def build_verifier(settings: Settings) -> TokenVerifier:
             cache_seconds=settings.jwks_cache_seconds,
             refetch_cooldown_seconds=settings.jwks_refetch_cooldown_seconds,
             timeout_seconds=settings.jwks_timeout_seconds,
+            metrics=metrics,
         )
         return JwksVerifier(store, algorithms=list(settings.jwt_algorithms), **common)
     if settings.auth_mode is AuthMode.SECRET:

@@ -21,6 +21,7 @@ from sqlmodel import Field, SQLModel
 TITLE_MAX = 200
 DESCRIPTION_MAX = 2000
 USER_ID_MAX = 255
+IDEMPOTENCY_KEY_MAX = 255
 
 # Naming convention so Alembic and the models agree on every constraint name.
 SQLModel.metadata.naming_convention = {
@@ -74,3 +75,27 @@ class Task(SQLModel, table=True):
     created_at: datetime = Field(sa_column=_timestamp())
     updated_at: datetime = Field(sa_column=_timestamp())
     completed_at: datetime | None = Field(default=None, sa_column=_timestamp(nullable=True))
+    # Incremented by every change: the strong ETag of the task's representation (If-Match, If-None-Match).
+    version: int = Field(default=1, sa_column=Column(BigInteger, nullable=False, server_default=text("1")))
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """A create made under an Idempotency-Key: enough to answer a retry with the original 201, body included."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (
+        Index("ix_idempotency_keys_user_created", "user_id", "created_at"),
+        Index("ix_idempotency_keys_created", "created_at"),
+    )
+
+    user_id: str = Field(
+        sa_column=Column(
+            String(USER_ID_MAX), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, nullable=False
+        )
+    )
+    key: str = Field(sa_column=Column(String(IDEMPOTENCY_KEY_MAX), primary_key=True, nullable=False))
+    request_hash: str = Field(sa_column=Column(String(64), nullable=False))  # sha256 of the validated body, hex
+    task_id: int = Field(sa_column=Column(BigInteger, nullable=False))
+    title: str = Field(sa_column=Column(String(TITLE_MAX), nullable=False))
+    description: str | None = Field(default=None, sa_column=Column(String(DESCRIPTION_MAX), nullable=True))
+    created_at: datetime = Field(sa_column=_timestamp())

@@ -1,22 +1,27 @@
-"""Routes for /api/{user_id}/tasks. Dependencies run in order: CurrentUser (401/403), then the body (415/422)."""
+"""Routes for /api/{user_id}/tasks. Checks run in order: CurrentUser (401/403), the body (415/422), the headers
+(422 for a malformed Idempotency-Key, 428 for a missing If-Match where required), then the task itself (404, and 412
+for a stale If-Match, decided inside the one statement that makes the change)."""
 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi import Path as PathParam
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, WithJsonSchema
 from pydantic_core import to_json
 
 from backend.auth.dependencies import CurrentUser
-from backend.deps import PoolDep
-from backend.errors import NOT_A_TASK, ProblemError
+from backend.deps import PoolDep, SettingsDep
+from backend.errors import IDEMPOTENCY_KEY_REUSED, IDEMPOTENCY_KEY_REUSED_FIELD, NOT_A_TASK, ProblemError
 from backend.json_body import JsonBody
 from backend.openapi_docs import problem_responses, task_links
+from backend.settings import Settings
 from backend.tasks import repository
 from backend.tasks.pagination import MAX_ID, Cursor, SortOrder, StatusFilter, decode_cursor
+from backend.tasks.preconditions import IDEMPOTENCY_KEY_PATTERN, etag, parse_condition, request_hash
 from backend.tasks.repository import TaskRow
 from backend.tasks.schemas import CompletionUpdate, TaskRead, TaskWrite
 
@@ -42,6 +47,40 @@ NewTask = Annotated[TaskWrite, Depends(JsonBody(TaskWrite, example={"title": "Bu
 Completion = Annotated[
     CompletionUpdate | None, Depends(JsonBody(CompletionUpdate, example={"completed": True}, required=False))
 ]
+# Optional headers are absent or a string, never null: WithJsonSchema states that instead of FastAPI's anyOf-null.
+_TEXT = WithJsonSchema({"type": "string"})
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description="Change only if the task's ETag is one of these (or `*`); otherwise 412 and nothing changes.",
+        examples=['"3"'],
+    ),
+    _TEXT,
+]
+IfNoneMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-None-Match", description="304 with no body when the task's ETag is one of these.", examples=['"3"']
+    ),
+    _TEXT,
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description=(
+            "Makes a retried create safe: the same key and body within the retention window (24 h by default) get "
+            "the original 201 and create nothing; the same key with another body gets a 422."
+        ),
+        examples=["5f1c9a1e-7d1b-4c53-9a43-6f1d1f0e2b77"],
+    ),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 255, "pattern": IDEMPOTENCY_KEY_PATTERN}),
+]
+_ETAG = {"ETag": {"description": "The task's strong entity tag (its version).", "schema": {"type": "string"}}}
 
 _AUTH_ERRORS = (401, 403, 503, 500)
 
@@ -62,10 +101,27 @@ def _json(content: Any, status_code: int = 200, headers: dict[str, str] | None =
     return Response(to_json(content), status_code=status_code, headers=headers, media_type="application/json")
 
 
-def _found(row: TaskRow | None) -> TaskRow:
-    if row is None:
-        raise _not_found()
-    return row
+def _task(row: TaskRow, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """One task's representation: its ETag from the version the statement returned (not part of the body)."""
+    return _json(row, status_code, {"ETag": etag(row.pop("version")), **(headers or {})})
+
+
+def _expected(if_match: str | None, settings: Settings) -> list[int] | None:
+    """The versions If-Match allows (None: no precondition); without one, 428 when the deployment requires it."""
+    condition = parse_condition(if_match)
+    if condition is None:
+        if settings.require_if_match:
+            raise ProblemError(428)
+        return None
+    return None if condition.any else condition.versions
+
+
+def _changed(outcome: repository.Changed) -> TaskRow:
+    if outcome.row is not None:
+        return outcome.row
+    if outcome.current_version is not None:
+        raise ProblemError(412, headers={"ETag": etag(outcome.current_version)})
+    raise _not_found()
 
 
 @router.get(
@@ -110,16 +166,34 @@ async def list_tasks(
     response_model=TaskRead,
     responses={
         201: {
-            "headers": {"Location": {"description": "The new task's URL.", "schema": {"type": "string"}}},
+            "description": "The created task (also the replayed answer to a retried Idempotency-Key).",
+            "headers": {"Location": {"description": "The new task's URL.", "schema": {"type": "string"}}, **_ETAG},
             "links": task_links(),
         },
-        **problem_responses(*_AUTH_ERRORS, 413, 415, 422),
+        **problem_responses(*_AUTH_ERRORS, 409, 413, 415, 422, IDEMPOTENCY_KEY_REUSED),
     },
 )
-async def create_task(user: CurrentUser, body: NewTask, db: PoolDep, request: Request) -> Response:
-    task = await repository.create_task(db, user.user_id, body)
+async def create_task(
+    user: CurrentUser,
+    body: NewTask,
+    db: PoolDep,
+    request: Request,
+    settings: SettingsDep,
+    key: IdempotencyKey = None,
+) -> Response:
+    if key is None:
+        task = await repository.create_task(db, user.user_id, body)
+    else:
+        retention = timedelta(hours=settings.idempotency_hours)
+        fingerprint = request_hash(body)
+        created = await repository.create_task_once(db, user.user_id, body, key, fingerprint, retention)
+        if created is None:
+            raise ProblemError(409, headers={"Retry-After": "1"})
+        if created.replayed and created.request_hash != fingerprint:
+            raise ProblemError(IDEMPOTENCY_KEY_REUSED, errors=[IDEMPOTENCY_KEY_REUSED_FIELD])
+        task = created.row
     location = request.app.url_path_for("get_task", user_id=user.user_id, task_id=str(task["id"]))
-    return _json(task, status_code=201, headers={"Location": location})
+    return _task(task, status_code=201, headers={"Location": location})
 
 
 @router.get(
@@ -128,10 +202,20 @@ async def create_task(user: CurrentUser, body: NewTask, db: PoolDep, request: Re
     operation_id="get_task",
     summary="Read one task",
     response_model=TaskRead,
-    responses=problem_responses(*_AUTH_ERRORS, 404, 422),
+    responses={
+        200: {"headers": _ETAG},
+        304: {"description": "Not Modified: `If-None-Match` names the current ETag.", "headers": _ETAG},
+        **problem_responses(*_AUTH_ERRORS, 404, 422),
+    },
 )
-async def get_task(user: CurrentUser, task_id: TaskId, db: PoolDep) -> Response:
-    return _json(_found(await repository.get_task(db, user.user_id, task_id)))
+async def get_task(user: CurrentUser, task_id: TaskId, db: PoolDep, if_none_match: IfNoneMatch = None) -> Response:
+    row = await repository.get_task(db, user.user_id, task_id)
+    if row is None:
+        raise _not_found()
+    condition = parse_condition(if_none_match)
+    if condition is not None and condition.matches_weakly(row["version"]):
+        return Response(status_code=304, headers={"ETag": etag(row["version"])})
+    return _task(row)
 
 
 @router.put(
@@ -139,10 +223,13 @@ async def get_task(user: CurrentUser, task_id: TaskId, db: PoolDep) -> Response:
     operation_id="replace_task",
     summary="Replace a task's editable fields",
     response_model=TaskRead,
-    responses=problem_responses(*_AUTH_ERRORS, 404, 413, 415, 422),
+    responses={200: {"headers": _ETAG}, **problem_responses(*_AUTH_ERRORS, 404, 412, 413, 415, 422, 428)},
 )
-async def replace_task(user: CurrentUser, body: NewTask, task_id: TaskId, db: PoolDep) -> Response:
-    return _json(_found(await repository.replace_task(db, user.user_id, task_id, body)))
+async def replace_task(
+    user: CurrentUser, body: NewTask, task_id: TaskId, db: PoolDep, settings: SettingsDep, if_match: IfMatch = None
+) -> Response:
+    expected = _expected(if_match, settings)
+    return _task(_changed(await repository.replace_task(db, user.user_id, task_id, body, expected)))
 
 
 @router.delete(
@@ -151,11 +238,13 @@ async def replace_task(user: CurrentUser, body: NewTask, task_id: TaskId, db: Po
     summary="Delete a task",
     status_code=204,
     response_class=Response,
-    responses=problem_responses(*_AUTH_ERRORS, 404, 422),
+    responses=problem_responses(*_AUTH_ERRORS, 404, 412, 422, 428),
 )
-async def delete_task(user: CurrentUser, task_id: TaskId, db: PoolDep) -> Response:
-    if not await repository.delete_task(db, user.user_id, task_id):
-        raise _not_found()
+async def delete_task(
+    user: CurrentUser, task_id: TaskId, db: PoolDep, settings: SettingsDep, if_match: IfMatch = None
+) -> Response:
+    expected = _expected(if_match, settings)
+    _changed(await repository.delete_task(db, user.user_id, task_id, expected))
     return Response(status_code=204)
 
 
@@ -164,8 +253,11 @@ async def delete_task(user: CurrentUser, task_id: TaskId, db: PoolDep) -> Respon
     operation_id="complete_task",
     summary='Toggle completion, or set it with {"completed": bool}',
     response_model=TaskRead,
-    responses=problem_responses(*_AUTH_ERRORS, 404, 413, 415, 422),
+    responses={200: {"headers": _ETAG}, **problem_responses(*_AUTH_ERRORS, 404, 412, 413, 415, 422, 428)},
 )
-async def complete_task(user: CurrentUser, body: Completion, task_id: TaskId, db: PoolDep) -> Response:
+async def complete_task(
+    user: CurrentUser, body: Completion, task_id: TaskId, db: PoolDep, settings: SettingsDep, if_match: IfMatch = None
+) -> Response:
     completed = body.completed if body is not None else None
-    return _json(_found(await repository.set_completion(db, user.user_id, task_id, completed)))
+    expected = _expected(if_match, settings)
+    return _task(_changed(await repository.set_completion(db, user.user_id, task_id, completed, expected)))

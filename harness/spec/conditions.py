@@ -23,6 +23,7 @@ from harness.scenes import Owner, Scene
 
 BIGINT_MAX = 2**63 - 1
 OVERSIZED_BYTES = 64 * 1024 + 1  # the documented limit is 64 KiB
+STALE_TAG = '"0"'  # an entity tag no task ever has
 Kind = Literal["refused", "foreign", "invalid"]
 
 
@@ -156,6 +157,7 @@ class Condition:
     task: str = "owner"
     body: str = "valid"
     query: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)  # request headers besides Authorization and Content-Type
     kind: Kind = "invalid"
     guard: str | None = None  # the security requirement a refused or foreign probe protects
     must_refuse: bool = False  # invalid input a 2xx could only be wrong about
@@ -165,6 +167,7 @@ class Condition:
         authorization = AUTH[self.auth](scene)
         content, content_type = BODY[self.body](route)
         headers = {"Authorization": authorization} if authorization is not None else {}
+        headers.update(self.headers)
         if content_type:
             headers["Content-Type"] = content_type
         token = authorization.partition(" ")[2] if authorization else ""
@@ -207,6 +210,10 @@ CONDITIONS: dict[str, Condition] = {
     "non_json_body": Condition(body="non_json"),
     "no_content_type": Condition(body="no_content_type"),
     "oversized_body": Condition(body="oversized"),
+    # preconditions and idempotency keys: a tag the task never has (versions start at 1), any tag, an unusable key
+    "stale_if_match": Condition(headers={"If-Match": STALE_TAG}),
+    "if_none_match_any": Condition(headers={"If-None-Match": "*"}),
+    "idempotency_key_too_long": Condition(headers={"Idempotency-Key": "k" * 256}),
     # list query
     "limit_zero": Condition(query={"limit": "0"}),
     "limit_over_max": Condition(query={"limit": "201"}),
@@ -234,4 +241,8 @@ CONDITIONS: dict[str, Condition] = {
     "non_json_body_on_missing_task": Condition(task="missing", body="non_json", must_refuse=True),
     "invalid_body_on_missing_task": Condition(task="missing", body="invalid", must_refuse=True),
     "text_task_id_without_token": _refused(_CREDENTIALS, auth="none", task="text", seed_any_4xx=True),
+    "stale_if_match_without_token": _refused(_CREDENTIALS, auth="none", headers={"If-Match": STALE_TAG}),
+    "stale_if_match_with_foreign_token": _foreign(auth="intruder", headers={"If-Match": STALE_TAG}),
+    "stale_if_match_with_invalid_body": Condition(body="invalid", headers={"If-Match": STALE_TAG}),
+    "stale_if_match_on_missing_task": Condition(task="missing", headers={"If-Match": STALE_TAG}, must_refuse=True),
 }

@@ -1,4 +1,5 @@
-"""Concurrent requests over real HTTP: atomic toggles, and the user row created once on first use."""
+"""Concurrent requests over real HTTP: atomic toggles, the user row created once on first use, If-Match decided
+inside the change, one row per Idempotency-Key."""
 
 from __future__ import annotations
 
@@ -61,3 +62,46 @@ def test_concurrent_first_requests_of_a_new_user_all_succeed_and_create_one_user
         users = connection.execute(text("SELECT count(*) FROM users WHERE id = :id"), {"id": user.id}).scalar_one()
         tasks = connection.execute(text("SELECT count(*) FROM tasks WHERE user_id = :id"), {"id": user.id}).scalar_one()
     assert (users, tasks) == (1, requests)
+
+
+@pytest.mark.req("API-IF-MATCH-ATOMIC")
+def test_concurrent_puts_with_the_same_if_match_give_one_200_and_412s_for_the_rest(live_url, make_user):
+    user = make_user("editor")
+    writers = 12
+    with httpx.Client(base_url=live_url, timeout=20) as client:
+        created = client.post(user.tasks_url(), json={"title": "shared"}, headers=user.headers)
+        url, tag = created.headers["location"], created.headers["etag"]
+
+        answers = all_at_once(
+            writers,
+            lambda c: c.put(
+                url, json={"title": f"by {threading.get_ident()}"}, headers={**user.headers, "If-Match": tag}
+            ),
+            live_url,
+        )
+
+        final = client.get(url, headers=user.headers)
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [200] + [412] * (writers - 1)
+    [winner] = [answer for answer in answers if answer.status_code == 200]
+    assert final.json()["title"] == winner.json()["title"], "the one 200 is the change that stuck"
+    assert {answer.headers["etag"] for answer in answers} == {final.headers["etag"]}, "412s name the winner's tag"
+
+
+@pytest.mark.req("API-IDEMPOTENCY-IN-FLIGHT", "API-IDEMPOTENT-CREATE")
+def test_concurrent_posts_with_one_idempotency_key_write_one_row_and_answer_alike(live_url, make_user, engine):
+    user = make_user("double-tapper")
+    senders = 12
+    headers = {**user.headers, "Idempotency-Key": "tap"}
+    answers = all_at_once(
+        senders, lambda c: c.post(user.tasks_url(), json={"title": "once"}, headers=headers), live_url
+    )
+
+    created = [answer for answer in answers if answer.status_code == 201]
+    assert sorted({answer.status_code for answer in answers}) in ([201], [201, 409])
+    assert {(a.headers["location"], a.headers["etag"], a.text) for a in created} == {
+        (created[0].headers["location"], created[0].headers["etag"], created[0].text)
+    }
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT count(*) FROM tasks WHERE user_id = :id"), {"id": user.id}).scalar_one()
+    assert rows == 1

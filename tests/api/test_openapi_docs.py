@@ -17,11 +17,11 @@ _COMMON = {"401", "403", "422", "500", "503"}
 # Every status each operation can answer (besides 405, which is about the path, not the operation).
 EXPECTED_RESPONSES = {
     ("/api/{user_id}/tasks", "get"): {"200", *_COMMON},
-    ("/api/{user_id}/tasks", "post"): {"201", "413", "415", *_COMMON},
-    ("/api/{user_id}/tasks/{task_id}", "get"): {"200", "404", *_COMMON},
-    ("/api/{user_id}/tasks/{task_id}", "put"): {"200", "404", "413", "415", *_COMMON},
-    ("/api/{user_id}/tasks/{task_id}", "delete"): {"204", "404", *_COMMON},
-    ("/api/{user_id}/tasks/{task_id}/complete", "patch"): {"200", "404", "413", "415", *_COMMON},
+    ("/api/{user_id}/tasks", "post"): {"201", "409", "413", "415", *_COMMON},
+    ("/api/{user_id}/tasks/{task_id}", "get"): {"200", "304", "404", *_COMMON},
+    ("/api/{user_id}/tasks/{task_id}", "put"): {"200", "404", "412", "413", "415", "428", *_COMMON},
+    ("/api/{user_id}/tasks/{task_id}", "delete"): {"204", "404", "412", "428", *_COMMON},
+    ("/api/{user_id}/tasks/{task_id}/complete", "patch"): {"200", "404", "412", "413", "415", "428", *_COMMON},
     ("/healthz", "get"): {"200"},
     ("/readyz", "get"): {"200", "503"},
 }
@@ -65,7 +65,7 @@ def test_every_operation_documents_each_of_its_response_codes_with_an_example(op
     assert set(responses) == EXPECTED_RESPONSES[(path, method)]
     for status, response in responses.items():
         assert response["description"], f"{status} has no description"
-        if status == "204":
+        if status in ("204", "304"):
             assert "content" not in response
             continue
         assert response.get("content"), f"{status} documents no body"
@@ -81,7 +81,41 @@ def test_error_responses_are_documented_as_problem_json(openapi):
                 assert set(response["content"]) == {"application/problem+json"}, (path, method, status)
                 media = response["content"]["application/problem+json"]
                 assert media["schema"] == {"$ref": "#/components/schemas/Problem"}
-                assert media["example"]["status"] == int(status)
+                examples = (
+                    [media["example"]] if "example" in media else [e["value"] for e in media["examples"].values()]
+                )
+                assert {example["status"] for example in examples} == {int(status)}
+
+
+@pytest.mark.req("API-OPENAPI", "API-IDEMPOTENCY-MISMATCH")
+def test_a_create_documents_both_of_its_422_problem_types(openapi):
+    media = _operations(openapi)[("/api/{user_id}/tasks", "post")]["responses"]["422"]["content"]
+    examples = media["application/problem+json"]["examples"]
+    assert {example["value"]["type"] for example in examples.values()} == {
+        "urn:todo-api:problem:validation-error",
+        "urn:todo-api:problem:idempotency-key-reused",
+    }
+
+
+CONDITIONAL_HEADERS = {
+    ("/api/{user_id}/tasks", "post"): "Idempotency-Key",
+    ("/api/{user_id}/tasks/{task_id}", "get"): "If-None-Match",
+    ("/api/{user_id}/tasks/{task_id}", "put"): "If-Match",
+    ("/api/{user_id}/tasks/{task_id}", "delete"): "If-Match",
+    ("/api/{user_id}/tasks/{task_id}/complete", "patch"): "If-Match",
+}
+
+
+@pytest.mark.req("API-OPENAPI", "API-ETAG", "API-IF-MATCH", "API-IF-NONE-MATCH", "API-IDEMPOTENCY-KEY-FORMAT")
+@pytest.mark.parametrize(("path", "method"), sorted(CONDITIONAL_HEADERS))
+def test_the_conditional_headers_and_the_etag_are_documented(openapi, path, method):
+    operation = _operations(openapi)[(path, method)]
+    headers = {p["name"]: p for p in operation["parameters"] if p["in"] == "header"}
+    assert set(headers) == {CONDITIONAL_HEADERS[(path, method)]}
+    assert headers[CONDITIONAL_HEADERS[(path, method)]]["schema"]["type"] == "string"  # never null
+    for status, response in operation["responses"].items():
+        if status in ("200", "201", "304"):
+            assert "ETag" in response["headers"], f"{method.upper()} {path} {status} does not document ETag"
 
 
 @pytest.mark.req("API-OPENAPI")

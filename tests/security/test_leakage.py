@@ -132,6 +132,32 @@ def test_preflight_from_the_configured_origin_is_allowed(cors_client: TestClient
 
 
 @pytest.mark.inprocess
+@pytest.mark.req("ISO-CORS", "API-IF-MATCH", "API-IDEMPOTENT-CREATE")
+def test_a_frontend_on_the_configured_origin_may_send_preconditions_and_keys_and_read_the_etag(
+    cors_client: TestClient, make_user
+):
+    headers = "authorization, content-type, if-match, if-none-match, idempotency-key"
+    preflight = cors_client.options(
+        "/api/someone/tasks/1",
+        headers={
+            "Origin": ALLOWED_ORIGIN,
+            "Access-Control-Request-Method": "PUT",
+            "Access-Control-Request-Headers": headers,
+        },
+    )
+    user = make_user("cors")
+    created = cors_client.post(
+        user.tasks_url(), json={"title": "x"}, headers={**user.headers, "Origin": ALLOWED_ORIGIN}
+    )
+
+    assert preflight.status_code == 200
+    allowed = {name.strip().lower() for name in preflight.headers["access-control-allow-headers"].split(",")}
+    assert {"if-match", "if-none-match", "idempotency-key"} <= allowed
+    exposed = {name.strip().lower() for name in created.headers["access-control-expose-headers"].split(",")}
+    assert {"etag", "location"} <= exposed
+
+
+@pytest.mark.inprocess
 @pytest.mark.req("ISO-CORS")
 @pytest.mark.parametrize(
     "origin", ["https://evil.example", "https://app.example.evil.example", "http://app.example", "null"]

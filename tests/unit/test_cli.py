@@ -115,7 +115,7 @@ def stand_ins(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 @pytest.mark.req("OPS-BAD-CONFIG")
-@pytest.mark.parametrize("command", [["serve"], ["migrate"], ["token", "u1"], ["check"]], ids=" ".join)
+@pytest.mark.parametrize("command", [["serve"], ["migrate"], ["token", "u1"], ["check"], ["purge"]], ids=" ".join)
 def test_every_command_refuses_bad_configuration_the_same_way(clean_env, capsys, stand_ins, command):
     clean_env.setenv("BETTER_AUTH_SECRET", "too-short-secret")
     code = cli.main(command)

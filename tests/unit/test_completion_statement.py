@@ -19,11 +19,11 @@ from harness.users import new_user_id
 
 
 def set_statement() -> str:
-    return repository._completion(bindparam("new_state", type_=Boolean))
+    return repository._compile(repository._completion(bindparam("new_state", type_=Boolean)))
 
 
 def toggle_statement() -> str:
-    return repository._completion(~tasks.c.completed)
+    return repository._compile(repository._completion(~tasks.c.completed))
 
 
 def new_task(repo: Repository, user_id: str, title: str = "t") -> dict[str, Any]:

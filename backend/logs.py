@@ -1,0 +1,133 @@
+"""Log output: one record is one line, in text or JSON (TODO_LOG_FORMAT), and no control character from a request
+reaches it raw (CWE-117).
+
+Both formatters escape every string they write with `escape`: a percent-decoded path like `/api/x%0Aforged` or
+`%1b[31m` becomes `/api/x\\x0aforged`, `\\x1b[31m`, so a record can neither forge a second line nor drive a terminal.
+The text formatter escapes the whole formatted line, tracebacks included (they become one line too); the JSON one
+escapes each value and then JSON-encodes it, so a decoded field equals the text one.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from pythonjsonlogger.json import JsonFormatter
+
+from backend.request_context import RequestIdLogFilter
+
+ACCESS_LOGGER = "backend.access"
+# The access record's message and the order of its args: (method, path, status, duration_ms); its route rides as
+# the record attribute `route`. `log_access` writes it, JsonLineFormatter reads it.
+_ACCESS_MESSAGE = "%s %s %d %.1fms"
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s request_id=%(request_id)s %(message)s"
+
+access_log = logging.getLogger(ACCESS_LOGGER)
+
+# C0 (ESC included, so no ANSI sequence survives), DEL, C1 (CSI and NEL included), the Unicode line and paragraph
+# separators, lone surrogates (unencodable), and the backslash itself, so that an escape in the log is never ambiguous
+# with text a caller sent.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\\\\]")
+
+
+def _escape_one(match: re.Match[str]) -> str:
+    char = match.group()
+    if char == "\\":
+        return "\\\\"
+    code = ord(char)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def escape(text: str) -> str:
+    """`text` with every unsafe character spelled as a visible escape (`\\x0a`, `\\x1b`, `\\u2028`, `\\\\`)."""
+    if _UNSAFE.search(text) is None:  # the common case: no copy
+        return text
+    return _UNSAFE.sub(_escape_one, text)
+
+
+def log_access(method: str, path: str, status: int, duration_ms: float, route: str) -> None:
+    access_log.info(_ACCESS_MESSAGE, method, path, status, duration_ms, extra={"route": route})
+
+
+class TextFormatter(logging.Formatter):
+    """`time level logger request_id=... message`, the whole line escaped."""
+
+    def __init__(self) -> None:
+        # The default covers records of handlers without RequestIdLogFilter (uvicorn's, configured by `serve`).
+        super().__init__(TEXT_FORMAT, defaults={"request_id": "-"})
+
+    def format(self, record: logging.LogRecord) -> str:
+        return escape(super().format(record))
+
+
+class JsonLineFormatter(JsonFormatter):
+    """One JSON object per record (python-json-logger does the encoding; this class picks the fields).
+
+    Access records: time, level, request_id, method, route, path, status, duration_ms. Others: time, level, logger,
+    request_id, message (and exc_info / stack_info when the record has them).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(json_ensure_ascii=True)
+
+    def add_fields(self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]) -> None:
+        log_data["time"] = _iso_time(record.created)
+        log_data["level"] = record.levelname
+        log_data["request_id"] = escape(str(getattr(record, "request_id", "-")))
+        if record.name == ACCESS_LOGGER and isinstance(record.args, tuple) and len(record.args) == 4:
+            method, path, status, duration_ms = record.args
+            log_data["method"] = escape(str(method))
+            log_data["route"] = escape(str(getattr(record, "route", "unmatched")))
+            log_data["path"] = escape(str(path))
+            log_data["status"] = status
+            log_data["duration_ms"] = round(float(duration_ms), 3)  # type: ignore[arg-type]
+            return
+        log_data["logger"] = escape(record.name)
+        log_data["message"] = escape(record.getMessage())
+        for key in ("exc_info", "stack_info"):
+            if message_dict.get(key):
+                log_data[key] = escape(str(message_dict[key]))
+
+
+def _iso_time(created: float) -> str:
+    return datetime.fromtimestamp(created, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def build_formatter(log_format: str = "text") -> logging.Formatter:
+    """The formatter for TODO_LOG_FORMAT (also named by `serve`'s uvicorn logging configuration)."""
+    return JsonLineFormatter() if log_format == "json" else TextFormatter()
+
+
+def configure_logging(level: str, log_format: str) -> None:
+    """The `backend` loggers write to stderr through one handler that stamps the request id."""
+    handler = logging.StreamHandler()
+    handler.addFilter(RequestIdLogFilter())
+    handler.setFormatter(build_formatter(log_format))
+    logger = logging.getLogger("backend")
+    logger.handlers[:] = [handler]
+    logger.setLevel(level.upper())
+
+
+def uvicorn_log_config(level: str, log_format: str) -> dict[str, Any]:
+    """uvicorn's own loggers (start-up, "Invalid HTTP request received.", a worker's crash) in the same format, in
+    the supervisor and in every worker (uvicorn applies it in each)."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,  # the backend's loggers exist before uvicorn configures logging
+        "formatters": {"todo": {"()": "backend.logs.build_formatter", "log_format": log_format}},
+        "filters": {"request_id": {"()": "backend.request_context.RequestIdLogFilter"}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "formatter": "todo",
+                "filters": ["request_id"],
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "loggers": {
+            "uvicorn": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
+            "uvicorn.access": {"handlers": [], "propagate": False},
+        },
+    }

@@ -1,0 +1,54 @@
+"""HTTP preconditions and idempotency keys for the task routes: what the headers say, parsed once, in one place.
+
+- ETag (RFC 9110 §8.8.3): a task's representation changes exactly when its `version` does, so `"<version>"` is a
+  strong validator. If-Match compares strongly (a weak tag never matches); If-None-Match weakly.
+- Idempotency-Key (IETF httpapi idempotency-key draft): 1 to 255 printable ASCII characters, scoped to the user.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+_ENTITY_TAG = re.compile(r'\s*(W/)?"([\x21\x23-\x7e\x80-\xff]*)"\s*')
+# Declared on the header parameter (backend/tasks/routes.py), so FastAPI validates it and OpenAPI states it.
+IDEMPOTENCY_KEY_PATTERN = r"^[\x20-\x7e]+$"
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A parsed If-Match or If-None-Match: `any` for `*`, else the versions its entity tags name."""
+
+    any: bool
+    versions: list[int]
+    weak_versions: list[int]
+
+    def matches_weakly(self, version: int) -> bool:
+        return self.any or version in self.versions or version in self.weak_versions
+
+
+def parse_condition(value: str | None) -> Condition | None:
+    """None when the header is absent. Tags that are not one of ours (not a version) simply never match."""
+    if value is None:
+        return None
+    if value.strip() == "*":
+        return Condition(any=True, versions=[], weak_versions=[])
+    strong: list[int] = []
+    weak: list[int] = []
+    for part in value.split(","):
+        match = _ENTITY_TAG.fullmatch(part)
+        if match and match.group(2).isdigit() and len(match.group(2)) <= 18:
+            (weak if match.group(1) else strong).append(int(match.group(2)))
+    return Condition(any=False, versions=strong, weak_versions=weak)
+
+
+def request_hash(body: BaseModel) -> str:
+    """What "the same request" means for a key: the same validated body (key order and trimmed spaces aside)."""
+    return hashlib.sha256(body.model_dump_json().encode()).hexdigest()

@@ -1,0 +1,74 @@
+"""The typed TypeScript client (clients/typescript) follows the committed contract: its generated types are what
+specs/openapi.json generates today, and its sources and examples type-check. Needs Node 20+ and npm: skipped without
+them, a failure under CI=true. tests/interop/test_typed_client.py drives a live server with it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness.typescript_client import (
+    CLIENT,
+    PINNED,
+    REGENERATE,
+    SPEC,
+    TSC_TIMEOUT_SECONDS,
+    generate,
+    install,
+    require_node,
+    run,
+    schema_drift,
+)
+
+
+@pytest.fixture(scope="module")
+def node_client() -> None:
+    require_node()
+    install()
+
+
+@pytest.mark.req("API-TS-CLIENT")
+def test_the_client_pins_openapi_typescript_openapi_fetch_and_typescript_exactly():
+    manifest = json.loads((CLIENT / "package.json").read_text())
+    declared = {**manifest["dependencies"], **manifest["devDependencies"]}
+    locked = json.loads((CLIENT / "package-lock.json").read_text())["packages"]
+    for name, version in declared.items():
+        assert version[:1].isdigit(), f"{name} is pinned to a range ({version}), not an exact version"
+        assert locked[f"node_modules/{name}"]["version"] == version, f"package-lock.json disagrees on {name}"
+    assert set(PINNED) <= declared.keys()
+    assert declared["typescript"].startswith("5."), "openapi-typescript 7 supports TypeScript 5 (peerDependencies)"
+
+
+@pytest.mark.req("API-TS-CLIENT")
+def test_the_committed_client_types_are_what_the_committed_openapi_document_generates(node_client, tmp_path):
+    difference = schema_drift(generate(SPEC, tmp_path / "schema.d.ts"))
+    if difference:
+        pytest.fail(
+            f"clients/typescript/src/schema.d.ts drifted from specs/openapi.json:\n{difference[:20000]}\n"
+            f"Regenerate it and commit it: {REGENERATE}",
+            pytrace=False,
+        )
+
+
+@pytest.mark.req("API-TS-CLIENT")
+def test_a_contract_change_shows_as_a_readable_diff_of_the_client_types(node_client, tmp_path):
+    spec = json.loads(SPEC.read_text())
+    spec["components"]["schemas"]["TaskRead"]["properties"]["priority"] = {"type": "integer", "title": "Priority"}
+    spec["components"]["schemas"]["TaskRead"]["required"].append("priority")
+    changed = tmp_path / "openapi.json"
+    changed.write_text(json.dumps(spec))
+
+    difference = schema_drift(generate(changed, tmp_path / "changed.d.ts"), generate(SPEC, tmp_path / "schema.d.ts"))
+
+    assert "+            priority: number;" in difference
+    assert [line for line in difference.splitlines() if line.startswith("-") and not line.startswith("---")] == []
+
+
+@pytest.mark.req("API-TS-CLIENT")
+def test_the_client_and_its_examples_type_check_under_strict_tsc(node_client):
+    done = run([str(CLIENT / "node_modules" / ".bin" / "tsc"), "-p", "tsconfig.json", "--noEmit"], TSC_TIMEOUT_SECONDS)
+    assert done.returncode == 0, f"tsc --noEmit failed:\n{done.stdout}{done.stderr}"
+    config = json.loads((CLIENT / "tsconfig.json").read_text())
+    assert config["compilerOptions"]["strict"] is True
+    assert {"src", "examples"} <= set(config["include"])
