@@ -64,6 +64,7 @@ VULNERABLE = (
     Variant("alg-from-header", (("AUTH-ALG-ALLOWLIST", "critical"),), defects=("alg-from-header",)),
     Variant("nul-500", (("ERR-NO-5XX", "medium"),), defects=("nul-500",)),
     Variant("poisoned-row", (("ERR-NO-POISON", "high"),), defects=("poisoned-row",)),
+    Variant("precondition-oracle", (("ISO-PRECONDITION-ORACLE", "medium"),), defects=("precondition-oracle",)),
 )
 VARIANTS = {variant.name: variant for variant in (*SECURE, *VULNERABLE)}
 VARIANT_TABLES = ("variant_tasks", "variant_tasks_uuid")

@@ -17,7 +17,7 @@ from sqlalchemy.engine import URL
 from harness import ROOT
 from harness.net import free_port
 
-INSTALLER = ROOT / "tools" / "install_pgbouncer.sh"
+INSTALLER = ROOT / "tools" / "apt_install.sh"
 BUILDER = ROOT / "tools" / "build_pgbouncer.sh"
 # Protocol-level prepared statements in transaction mode arrived in PgBouncer 1.21 (max_prepared_statements).
 PREPARED_STATEMENTS_SINCE = (1, 21)
@@ -36,7 +36,7 @@ def executable(binary: str | None = None) -> str:
     elif choice:
         found = choice
     else:
-        subprocess.run(["bash", str(INSTALLER)], check=True, timeout=600)
+        subprocess.run(["bash", str(INSTALLER), "pgbouncer", "/usr/sbin/pgbouncer"], check=True, timeout=600)
         found = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
     if not Path(found).exists():
         raise RuntimeError(f"pgbouncer is not installed ({found} is missing)")

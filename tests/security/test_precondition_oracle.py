@@ -43,17 +43,17 @@ def test_another_users_etag_is_no_oracle_on_their_task(
     watch = Watch.of(client, victim.user)
 
     answers = {
-        condition: route.call(client, prober, path_of, victim.task_id, headers={header: condition})
-        for condition in (tag, NOT_OURS, "*")
+        condition: route.call(client, prober, path_of, victim.task_id, headers={header: condition} if condition else {})
+        for condition in ("", tag, NOT_OURS, "*")  # "": the same request without the header, the baseline
     }
 
     for response in answers.values():
         foreign_reach(judge, response, watch, private=victim.private, token=prober.token)
+    if any(response.is_success for response in answers.values()):
+        return  # a served foreign task is ISO-MATRIX's finding (recorded above), not this one's
     seen = {condition: _answer(response) for condition, response in answers.items()}
     oracle = fail(f"{header} changes the answer on another user's task: {seen}")
     judge.expect("ISO-PRECONDITION-ORACLE", PASS if len(set(seen.values())) == 1 else oracle, answers[tag])
-    for response in answers.values():
-        judge.expect("ISO-PRECONDITION-ORACLE", checks.status_in(response, range(400, 500), "a refusal"), response)
 
 
 def _keyed_post(

@@ -39,6 +39,7 @@ DEFECTS: tuple[str, ...] = (
     "alg-from-header",  # the token's own `alg` is the allow-list
     "nul-500",  # NUL reaches PostgreSQL
     "poisoned-row",  # "   " is stored as an empty title that every later read fails to serialise
+    "precondition-oracle",  # If-Match / If-None-Match checked against the task found by id alone: 412 on others'
 )
 MAX_BODY = 64 * 1024
 MAX_TOKEN = 8 * 1024
@@ -390,9 +391,12 @@ def create_variant_app(
         if not same:
             raise HTTPException(403, "Forbidden")
 
-    def found(row: Row | None, task_id: TaskId) -> Row:
+    def found(row: Row | None, task_id: TaskId, request: Request) -> Row:
         if row is not None:
             return row
+        conditional = {"if-match", "if-none-match"} & set(request.headers.keys())
+        if "precondition-oracle" in defects and conditional and store.exists(task_id):
+            raise HTTPException(412, "Precondition Failed")  # "the tag cannot match a task we did not return"
         if "forbidden-foreign-id" in defects and store.exists(task_id):
             raise HTTPException(403, "Forbidden")
         raise HTTPException(404, "Task not found")  # a missing task and another user's answer alike
@@ -415,24 +419,24 @@ def create_variant_app(
 
     @app.get(task, response_model=TaskOut, dependencies=guard)
     @retype
-    def get_task(user_id: str, id: TaskId) -> Row:
-        return found(store.get(user_id, id), id)
+    def get_task(user_id: str, id: TaskId, request: Request) -> Row:
+        return found(store.get(user_id, id), id, request)
 
     @app.put(task, dependencies=guard)
     @retype
-    def replace_task(user_id: str, id: TaskId, body: TaskIn) -> Row:
-        return found(store.replace(user_id, id, body.title, body.description), id)
+    def replace_task(user_id: str, id: TaskId, body: TaskIn, request: Request) -> Row:
+        return found(store.replace(user_id, id, body.title, body.description), id, request)
 
     @app.delete(task, dependencies=guard)
     @retype
-    def delete_task(user_id: str, id: TaskId) -> dict[str, bool]:
-        found(store.delete(user_id, id), id)
+    def delete_task(user_id: str, id: TaskId, request: Request) -> dict[str, bool]:
+        found(store.delete(user_id, id), id, request)
         return {"deleted": True}
 
     @app.patch(f"{task}/complete", dependencies=guard)
     @retype
-    def complete_task(user_id: str, id: TaskId, change: CompleteIn | None = None) -> Row:
+    def complete_task(user_id: str, id: TaskId, request: Request, change: CompleteIn | None = None) -> Row:
         # No body toggles; {"completed": bool} sets.
-        return found(store.complete(user_id, id, None if change is None else change.completed), id)
+        return found(store.complete(user_id, id, None if change is None else change.completed), id, request)
 
     return app
