@@ -58,6 +58,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url="/redoc" if docs else None,
         openapi_url="/openapi.json" if docs else None,
         lifespan=lifespan,
+        # The service's observability is its own (/metrics, the access log: specs/observability.md). FastAPI's native
+        # OpenTelemetry would switch itself on if any library configured a global provider, and even off it asks
+        # on every request whether one is configured (specs/performance.md).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.metrics = recorder
@@ -67,9 +71,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # A route that authenticates, or reads a JSON body, is documented as doing so (backend/openapi_docs.py).
     install_routers(app, [health.router, tasks_routes.router])
 
-    # Added last = outermost: request ids wrap everything, including CORS preflights and 413s.
-    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    # Added last = outermost: request ids wrap everything, including CORS preflights and 413s. Without CORS, the one
+    # outer layer also applies the body-size limit (backend/middleware.py).
+    limit: int | None = settings.max_body_bytes
     if settings.cors_origins:
+        app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+        limit = None
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
@@ -86,5 +93,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["Location", "Link", "X-Request-ID", "Retry-After", "ETag"],
             max_age=600,
         )
-    app.add_middleware(RequestContextMiddleware, metrics=recorder, access_log=settings.access_log)
+    app.add_middleware(RequestContextMiddleware, metrics=recorder, access_log=settings.access_log, max_body_bytes=limit)
     return app

@@ -1,12 +1,17 @@
-"""Pure-ASGI middleware: request ids, access log, and the request-body size limit."""
+"""Pure-ASGI middleware: request ids, caching headers, access log, metrics, and the request-body size limit.
+
+One layer does all of it when CORS is off (the default): each layer of middleware costs every request a call, a
+closure and a look through the headers (specs/performance.md). With CORS on, the size limit is a layer of its own
+inside CORSMiddleware, so that a 413 still carries the CORS headers a browser needs to read it.
+"""
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -16,7 +21,14 @@ from backend.metrics import NOOP, Recorder, route_template
 from backend.request_context import reset_request_id, set_request_id
 
 REQUEST_ID_HEADER = "x-request-id"
+_REQUEST_ID = REQUEST_ID_HEADER.encode()
+_CONTENT_LENGTH = b"content-length"
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def _new_request_id() -> str:
+    # 32 hex digits, as uuid4().hex gave, at a quarter of its cost: ids need to be unique, not UUIDs.
+    return os.urandom(16).hex()
 
 
 def _cache_policy(headers: MutableHeaders, status: int, path: str) -> None:
@@ -30,40 +42,93 @@ def _cache_policy(headers: MutableHeaders, status: int, path: str) -> None:
         headers["cache-control"] = "no-store"
 
 
+def _header(scope: Scope, name: bytes) -> str | None:
+    """The first value of header `name` (lower case), as Starlette's Headers.get gives it."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value, "latin-1")
+    return None
+
+
+class _BodyLimit:
+    """The request-body size limit (413), whether the body is announced by Content-Length or streamed chunked."""
+
+    def __init__(self, max_body_bytes: int) -> None:
+        self.max_body_bytes = max_body_bytes
+        self.detail = BODY_TOO_LARGE.format(limit=max_body_bytes)
+
+    def declared_too_large(self, declared: str | None) -> bool:
+        return declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes)
+
+    def limited(self, receive: Receive) -> Receive:
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    # Goes through the app's own error mapping, like any other problem.
+                    raise ProblemError(413, self.detail, headers={"Connection": "close"})
+            return message
+
+        return limited_receive
+
+    async def refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem_response(Request(scope), 413, self.detail, {"Connection": "close"})
+        await response(scope, receive, send)
+
+
 class RequestContextMiddleware:
     """Gives every request an X-Request-ID (the caller's when well-formed), echoes it, sets the caching headers, logs
-    one access line (unless TODO_ACCESS_LOG=false) and records it in the metrics (when they are on)."""
+    one access line (unless TODO_ACCESS_LOG=false) and records it in the metrics (when they are on); with
+    `max_body_bytes`, also applies the body-size limit."""
 
-    def __init__(self, app: ASGIApp, metrics: Recorder = NOOP, access_log: bool = True) -> None:
+    def __init__(
+        self, app: ASGIApp, metrics: Recorder = NOOP, access_log: bool = True, max_body_bytes: int | None = None
+    ) -> None:
         self.app = app
         # Decided once: with neither on, a request costs no route lookup and no call.
         self._metrics = metrics if metrics.enabled else None
         self._access_log = access_log
+        self._limit = _BodyLimit(max_body_bytes) if max_body_bytes is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        offered = Headers(scope=scope).get(REQUEST_ID_HEADER, "")
-        request_id = offered if _VALID_REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
+        offered: str | None = None
+        declared: str | None = None
+        for key, value in scope["headers"]:  # one pass for both headers (first value of each, as Headers.get)
+            if key == _REQUEST_ID and offered is None:
+                offered = str(value, "latin-1")
+            elif key == _CONTENT_LENGTH and declared is None:
+                declared = str(value, "latin-1")
+        request_id = offered if offered is not None and _VALID_REQUEST_ID.fullmatch(offered) else _new_request_id()
         token = set_request_id(request_id)
         started = time.perf_counter()
-        status_holder = [500]
-
+        status = 500
         started_response = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal started_response
+            nonlocal started_response, status
             if message["type"] == "http.response.start":
                 started_response = True
-                status_holder[0] = message["status"]
+                status = message["status"]
                 headers = MutableHeaders(scope=message)
                 headers[REQUEST_ID_HEADER] = request_id
-                _cache_policy(headers, message["status"], scope["path"])
+                _cache_policy(headers, status, scope["path"])
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            limit = self._limit
+            if limit is None:
+                await self.app(scope, receive, send_with_id)
+            elif limit.declared_too_large(declared):
+                await limit.refuse(scope, receive, send_with_id)
+            else:
+                await self.app(scope, limit.limited(receive), send_with_id)
         except Exception as exc:
             # Answered here, inside the request's context, so the 500 carries X-Request-ID and its request_id finds
             # the log line (Starlette's outermost error middleware would answer outside it, with neither).
@@ -75,45 +140,24 @@ class RequestContextMiddleware:
                 elapsed = time.perf_counter() - started
                 route = route_template(scope)
                 if self._metrics is not None:
-                    self._metrics.request(route, scope["method"], status_holder[0], elapsed)
+                    self._metrics.request(route, scope["method"], status, elapsed)
                 if self._access_log:
-                    log_access(scope["method"], scope["path"], status_holder[0], elapsed * 1000, route)
+                    log_access(scope["method"], scope["path"], status, elapsed * 1000, route)
             reset_request_id(token)
 
 
 class BodySizeLimitMiddleware:
-    """Answers 413 for a body over the limit, whether announced by Content-Length or streamed chunked."""
+    """The body-size limit as a layer of its own, for the CORS configuration (see the module's docstring)."""
 
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
         self.app = app
-        self.max_body_bytes = max_body_bytes
+        self._limit = _BodyLimit(max_body_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = Headers(scope=scope).get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
-            await self._too_large(scope, receive, send)
+        if self._limit.declared_too_large(_header(scope, _CONTENT_LENGTH)):
+            await self._limit.refuse(scope, receive, send)
             return
-        received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    # Goes through the app's own error mapping, like any other problem.
-                    raise ProblemError(413, self._detail, headers={"Connection": "close"})
-            return message
-
-        await self.app(scope, limited_receive, send)
-
-    @property
-    def _detail(self) -> str:
-        return BODY_TOO_LARGE.format(limit=self.max_body_bytes)
-
-    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem_response(Request(scope), 413, self._detail, {"Connection": "close"})
-        await response(scope, receive, send)
+        await self.app(scope, self._limit.limited(receive), send)

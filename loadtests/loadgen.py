@@ -9,16 +9,22 @@ core saturates one uvicorn worker; it reports its own CPU use so a run can show 
 
 plan.json is {"workloads": {name: [{"method", "path", "headers", "body", "expect"}, ...]},
 "schedule": [[name, seconds], ...]}; the result is one JSON object on stdout, with figures per workload.
+
+Optional: "targets": {workload name: base URL} sends that workload to another server than --url (each server gets its
+own keep-alive connections, idle while the other's slices run); a spec's "if_match" (the request's first ETag) sends
+If-Match with the ETag its path last answered; "idempotency_key": true sends a fresh Idempotency-Key each time.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import resource
 import sys
 import time
+import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,8 +38,19 @@ import uvloop
 
 @dataclass(frozen=True)
 class Prepared:
-    raw: bytes
+    raw: bytes  # the whole request; with a per-request header, everything up to it
     expect: int
+    path: str = ""
+    tail: bytes = b""  # after the per-request header: the blank line and the body
+    if_match: str | None = None  # the first ETag to send (later: the one this path last answered)
+    idempotency_key: bool = False
+
+    def render(self, etags: dict[str, str], fresh: str) -> bytes:
+        if self.if_match is not None:
+            return b"%sIf-Match: %s\r\n%s" % (self.raw, etags.get(self.path, self.if_match).encode(), self.tail)
+        if self.idempotency_key:
+            return b"%sIdempotency-Key: %s\r\n%s" % (self.raw, fresh.encode(), self.tail)
+        return self.raw
 
 
 def prepare(spec: dict[str, Any], host: str) -> Prepared:
@@ -42,7 +59,13 @@ def prepare(spec: dict[str, Any], host: str) -> Prepared:
     lines += [f"{name}: {value}" for name, value in (spec.get("headers") or {}).items()]
     if body or spec["method"] in {"POST", "PUT", "PATCH"}:
         lines.append(f"Content-Length: {len(body)}")
-    return Prepared(("\r\n".join(lines) + "\r\n\r\n").encode() + body, int(spec.get("expect", 200)))
+    head = "\r\n".join(lines) + "\r\n"
+    expect = int(spec.get("expect", 200))
+    if spec.get("if_match") is not None or spec.get("idempotency_key"):
+        return Prepared(
+            head.encode(), expect, spec["path"], b"\r\n" + body, spec.get("if_match"), bool(spec.get("idempotency_key"))
+        )
+    return Prepared((head + "\r\n").encode() + body, expect)
 
 
 @dataclass
@@ -74,17 +97,29 @@ class Slice:
     name: str
     start: float
     end: float
+    recorded: bool = True
 
 
 class Schedule:
     """Consecutive time slices, each driving one named workload. Alternating short slices of two workloads makes
-    them share whatever else the machine is doing at the time, so their ratio survives a noisy neighbour."""
+    them share whatever else the machine is doing at the time, so their ratio survives a noisy neighbour. The
+    warm-up (not recorded) drives each workload in turn, so every server's connections are open and warm."""
 
-    def __init__(self, workloads: dict[str, list[Prepared]], plan: Sequence[tuple[str, float]], warmup: float) -> None:
+    def __init__(
+        self,
+        workloads: dict[str, list[Prepared]],
+        plan: Sequence[tuple[str, float]],
+        warmup: float,
+        targets: dict[str, str] | None = None,
+    ) -> None:
         self.workloads = workloads
-        now = time.monotonic()
-        self.record_from = now + warmup
-        slices, at = [], self.record_from
+        self.targets = targets or {}  # workload -> server (absent: the default one)
+        at = time.monotonic()
+        slices = []
+        names = list(dict.fromkeys(name for name, _ in plan))
+        for name in names:
+            slices.append(Slice(name, at, at + warmup / len(names), recorded=False))
+            at += warmup / len(names)
         for name, seconds in plan:
             slices.append(Slice(name, at, at + seconds))
             at += seconds
@@ -92,54 +127,76 @@ class Schedule:
         self.stop_at = at
         self.recorders = {name: Recorder() for name in workloads}
         for piece in slices:
-            self.recorders[piece.name].seconds += piece.end - piece.start
+            if piece.recorded:
+                self.recorders[piece.name].seconds += piece.end - piece.start
         self.disconnects = 0
+        self.etags: dict[str, str] = {}  # path -> the ETag it last answered (If-Match workloads)
+        self._keys = itertools.count()
+        self._key_prefix = uuid.uuid4().hex
         self._index = 0
 
-    def current(self, now: float) -> Slice | None:
-        """The slice running at `now` (None during the warm-up, which drives the first slice's workload)."""
-        if now < self.record_from:
-            return None
+    def current(self, now: float) -> Slice:
+        """The slice running at `now`."""
         while self._index < len(self.slices) - 1 and now >= self.slices[self._index].end:
             self._index += 1
         return self.slices[self._index]
 
+    def target(self, name: str) -> str:
+        return self.targets.get(name, "")
+
+    def fresh_key(self) -> str:
+        return f"{self._key_prefix}-{next(self._keys)}"
+
 
 class Connection(asyncio.Protocol):
-    def __init__(self, schedule: Schedule, offset: int, step: int, done: asyncio.Event) -> None:
-        self.schedule, self.offset, self.step, self.done = schedule, offset, step, done
+    def __init__(self, schedule: Schedule, offset: int, step: int, done: asyncio.Event, target: str = "") -> None:
+        self.schedule, self.offset, self.step, self.done, self.target = schedule, offset, step, done, target
         self.counter = 0
         self.parser = httptools.HttpResponseParser(self)
         self.transport: asyncio.Transport | None = None
         self.sent_at = 0
         self.current: Prepared | None = None
         self.slice: Slice | None = None
+        self.etag: bytes | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass asyncio's
         self.send_next()
 
     def send_next(self) -> None:
-        assert self.transport is not None
+        if self.transport is None or self.transport.is_closing():
+            return
         now = time.monotonic()
         if now >= self.schedule.stop_at:
             self.transport.close()
             return
-        self.slice = self.schedule.current(now)
-        requests = self.schedule.workloads[(self.slice or self.schedule.slices[0]).name]
+        self.slice = piece = self.schedule.current(now)
+        if self.schedule.target(piece.name) != self.target:
+            # Another server's slice: this connection stays open and idle until the slice ends.
+            asyncio.get_running_loop().call_later(max(piece.end - now, 0.001), self.send_next)
+            return
+        requests = self.schedule.workloads[piece.name]
         self.current = requests[(self.offset + self.counter * self.step) % len(requests)]
         self.counter += 1
+        self.etag = None
+        raw = self.current.render(self.schedule.etags, self.schedule.fresh_key()) if self.current.tail else None
         self.sent_at = time.perf_counter_ns()
-        self.transport.write(self.current.raw)
+        self.transport.write(raw or self.current.raw)
 
     def data_received(self, data: bytes) -> None:
         self.parser.feed_data(data)
 
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if name.lower() == b"etag":
+            self.etag = value
+
     def on_message_complete(self) -> None:
         elapsed = time.perf_counter_ns() - self.sent_at
-        if self.slice is not None:
+        status = self.parser.get_status_code()
+        if self.current is not None and self.current.if_match is not None and self.etag is not None:
+            self.schedule.etags[self.current.path] = self.etag.decode()
+        if self.slice is not None and self.slice.recorded:
             recorder = self.schedule.recorders[self.slice.name]
-            status = self.parser.get_status_code()
             recorder.latencies.append(elapsed)
             recorder.statuses[status] += 1
             if self.current is not None and status != self.current.expect:
@@ -155,13 +212,15 @@ class Connection(asyncio.Protocol):
         self.done.set()
 
 
-async def _connection_loop(host: str, port: int, schedule: Schedule, offset: int, step: int) -> None:
+async def _connection_loop(url: str, schedule: Schedule, offset: int, step: int, target: str = "") -> None:
     loop = asyncio.get_running_loop()
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
     while time.monotonic() < schedule.stop_at:
         done = asyncio.Event()
         try:
             await loop.create_connection(
-                lambda: Connection(schedule, offset, step, done),  # noqa: B023 - awaited in this iteration
+                lambda: Connection(schedule, offset, step, done, target),  # noqa: B023 - awaited in this iteration
                 host,
                 port,
             )
@@ -180,14 +239,24 @@ def percentile_ms(sorted_ns: Sequence[int], q: float) -> float:
 
 
 async def drive(url: str, plan: dict[str, Any], connections: int, warmup: float) -> dict[str, Any]:
-    """Run `plan` ({"workloads": {name: [spec, ...]}, "schedule": [[name, seconds], ...]}); figures per workload."""
-    target = urlsplit(url)
-    host, port = target.hostname or "127.0.0.1", target.port or 80
-    workloads = {name: [prepare(spec, f"{host}:{port}") for spec in specs] for name, specs in plan["workloads"].items()}
-    schedule = Schedule(workloads, [(name, float(seconds)) for name, seconds in plan["schedule"]], warmup)
+    """Run `plan` ({"workloads": {name: [spec, ...]}, "schedule": [[name, seconds], ...], "targets": {name: url}});
+    figures per workload."""
+    targets: dict[str, str] = plan.get("targets") or {}
+    workloads = {
+        name: [prepare(spec, urlsplit(targets.get(name, url)).netloc) for spec in specs]
+        for name, specs in plan["workloads"].items()
+    }
+    schedule = Schedule(workloads, [(name, float(seconds)) for name, seconds in plan["schedule"]], warmup, targets)
     cpu_before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.monotonic()
-    await asyncio.gather(*(_connection_loop(host, port, schedule, i, connections) for i in range(connections)))
+    servers = ["", *sorted({t for t in targets.values() if t})]
+    await asyncio.gather(
+        *(
+            _connection_loop(server or url, schedule, i, connections, server)
+            for server in servers
+            for i in range(connections)
+        )
+    )
     cpu_after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     return {

@@ -51,8 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     out = ROOT / "reports" / "profile" / (re.sub(r"\W+", "-", args.endpoint).strip("-") + ".txt")
     out.parent.mkdir(parents=True, exist_ok=True)
-    server_env = {"TODO_LOG_LEVEL": "INFO", **dict(item.split("=", 1) for item in args.server_env)}
-    with LocalStack(token_source="jwks", workers=1, server_env=server_env) as stack:  # noqa: S106 - not a secret
+    # The bench's configuration: metrics on, JSON logs, one access line per request.
+    server_env = {"TODO_LOG_LEVEL": "INFO", "TODO_LOG_FORMAT": "json", **dict(i.split("=", 1) for i in args.server_env)}
+    with LocalStack(token_source="jwks", workers=1, server_env=server_env, metrics=True) as stack:  # noqa: S106
         users = seed(stack.url, stack.token_env, args.connections)
         plan = {
             "workloads": {args.endpoint: request_specs(args.endpoint, users)},

@@ -118,6 +118,7 @@ class LocalStack:
         self.url = ""
         self.metrics_url: str | None = None
         self.token_env: dict[str, str] = {}
+        self.trusts: dict[str, str] = {}  # how the server is told whom to trust (BETTER_AUTH_URL, ...)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -140,7 +141,7 @@ class LocalStack:
         workdir = Path(tempfile.mkdtemp(prefix="todo-load-"))
         self._stack.callback(shutil.rmtree, workdir, ignore_errors=True)
         tokens = prepare_tokens(self.token_source, workdir, self._stack)
-        database_url = self.database_url or self._embedded_postgres(workdir)
+        database_url = self.database_url = self.database_url or self._embedded_postgres(workdir)
         env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED)}
         env.update({"TODO_DATA_DIR": str(workdir), "DATABASE_URL": database_url, "TODO_LOG_LEVEL": "WARNING"})
         env.update(tokens.server_env)
@@ -154,6 +155,13 @@ class LocalStack:
         log = (self.log_path or workdir / "server.log").open("ab")
         self._stack.callback(log.close)
         command = [sys.executable, "-m", "backend.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+        if self.server_source is not None:
+            # This checkout's migrations are expand-only, so an older backend serves on their schema; migrating here
+            # lets this checkout's tools (the bench's reference server) run their SQL on the same database.
+            from backend.db.migrate import upgrade
+
+            upgrade(database_url)
+            command.append("--no-migrate")
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [*command, "--workers", str(self.workers)],
             env=env,
@@ -166,6 +174,7 @@ class LocalStack:
         self._stack.callback(_stop, self.process)
         wait_ready(self.url, self.process)
         self.token_env = tokens.token_env
+        self.trusts = tokens.server_env
 
     def _embedded_postgres(self, workdir: Path) -> str:
         from backend.db.embedded import start_embedded_postgres
