@@ -1,4 +1,4 @@
-"""Calibration: the harness proves its own power over HTTP.
+"""Calibration: the harness proves its own power over HTTP (SPEC-CALIBRATION).
 
     python -m tools.calibrate                 # every variant
     python -m tools.calibrate exp-not-required other-contract-jwks
