@@ -1,6 +1,7 @@
 """The typed TypeScript client (clients/typescript) follows the committed contract: its generated types are what
-specs/openapi.json generates today, and its sources and examples type-check. Needs Node 20+ and npm: skipped without
-them, a failure under CI=true. tests/interop/test_typed_client.py drives a live server with it."""
+specs/openapi.json generates today, and its sources and examples type-check. Needs Node 20+ and npm, like the rest
+of `tox -e interop` (not the default gate: npm ci and tsc cost it 20 s); tests/interop/test_typed_client.py drives a
+live server with it."""
 
 from __future__ import annotations
 
