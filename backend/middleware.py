@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from backend.errors import BODY_TOO_LARGE, ProblemError, problem_response, unexpected_error
 from backend.logs import log_access
 from backend.metrics import NOOP, Recorder, route_template
-from backend.request_context import reset_request_id, set_request_id
+from backend.request_context import first_header, reset_request_id, set_request_id
 
 REQUEST_ID_HEADER = "x-request-id"
 _REQUEST_ID = REQUEST_ID_HEADER.encode()
@@ -40,14 +40,6 @@ def _cache_policy(headers: MutableHeaders, status: int, path: str) -> None:
         headers.add_vary_header("Authorization")
     else:
         headers["cache-control"] = "no-store"
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    """The first value of header `name` (lower case), as Starlette's Headers.get gives it."""
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value, "latin-1")
-    return None
 
 
 class _BodyLimit:
@@ -157,7 +149,7 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self._limit.declared_too_large(_header(scope, _CONTENT_LENGTH)):
+        if self._limit.declared_too_large(first_header(scope, _CONTENT_LENGTH)):
             await self._limit.refuse(scope, receive, send)
             return
         await self.app(scope, self._limit.limited(receive), send)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -19,6 +20,7 @@ from backend.deps import PoolDep, SettingsDep
 from backend.errors import IDEMPOTENCY_KEY_REUSED, IDEMPOTENCY_KEY_REUSED_FIELD, NOT_A_TASK, ProblemError
 from backend.json_body import JsonBody
 from backend.openapi_docs import problem_responses, task_links
+from backend.request_context import first_header
 from backend.settings import Settings
 from backend.tasks import repository
 from backend.tasks.pagination import MAX_ID, Cursor, SortOrder, StatusFilter, decode_cursor
@@ -62,10 +64,13 @@ class ConditionHeader:
     name: str
     description: str
 
+    @cached_property
+    def key(self) -> bytes:
+        return self.name.lower().encode()
+
     def value(self, request: Request) -> str | None:
-        """The first value, as a Header() parameter takes it (Starlette decodes header values as latin-1)."""
-        key = self.name.lower().encode()
-        return next((value.decode("latin-1") for name, value in request.scope["headers"] if name == key), None)
+        """The first value, as a Header() parameter takes it."""
+        return first_header(request.scope, self.key)
 
     def documented(self) -> dict[str, Any]:
         schema = {"title": self.name, "type": "string"}  # absent or a string: never null
