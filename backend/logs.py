@@ -80,27 +80,56 @@ class JsonLineFormatter(JsonFormatter):
     def __init__(self) -> None:
         super().__init__(json_ensure_ascii=True)
 
+    def format(self, record: logging.LogRecord) -> str:
+        # An access line (one per request) skips what its fields never use: the %-formatted message and the
+        # exception and stack lookups (specs/performance.md). python-json-logger still encodes it.
+        access = _access_args(record)
+        if access is None:
+            return super().format(record)
+        log_data: dict[str, Any] = {}
+        self._add_common(log_data, record)
+        method, path, status, duration_ms = access
+        log_data["method"] = escape(str(method))
+        log_data["route"] = escape(str(getattr(record, "route", "unmatched")))
+        log_data["path"] = escape(str(path))
+        log_data["status"] = status
+        log_data["duration_ms"] = round(float(duration_ms), 3)
+        return self.serialize_log_record(log_data)
+
     def add_fields(self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]) -> None:
-        log_data["time"] = _iso_time(record.created)
-        log_data["level"] = record.levelname
-        log_data["request_id"] = escape(str(getattr(record, "request_id", "-")))
-        if record.name == ACCESS_LOGGER and isinstance(record.args, tuple) and len(record.args) == 4:
-            method, path, status, duration_ms = record.args
-            log_data["method"] = escape(str(method))
-            log_data["route"] = escape(str(getattr(record, "route", "unmatched")))
-            log_data["path"] = escape(str(path))
-            log_data["status"] = status
-            log_data["duration_ms"] = round(float(duration_ms), 3)  # type: ignore[arg-type]
-            return
+        self._add_common(log_data, record)
         log_data["logger"] = escape(record.name)
         log_data["message"] = escape(record.getMessage())
         for key in ("exc_info", "stack_info"):
             if message_dict.get(key):
                 log_data[key] = escape(str(message_dict[key]))
 
+    @staticmethod
+    def _add_common(log_data: dict[str, Any], record: logging.LogRecord) -> None:
+        log_data["time"] = _iso_time(record.created)
+        log_data["level"] = record.levelname
+        log_data["request_id"] = escape(str(getattr(record, "request_id", "-")))
+
+
+def _access_args(record: logging.LogRecord) -> tuple[Any, Any, Any, Any] | None:
+    if record.name == ACCESS_LOGGER and isinstance(record.args, tuple) and len(record.args) == 4:
+        method, path, status, duration_ms = record.args
+        return method, path, status, duration_ms
+    return None
+
+
+# The second, formatted once per second: every line in that second shares it (the milliseconds are appended).
+_second: tuple[int, str] = (0, "1970-01-01T00:00:00")
+
 
 def _iso_time(created: float) -> str:
-    return datetime.fromtimestamp(created, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """`2026-12-02T16:40:23.477Z`: UTC, milliseconds truncated (as `isoformat(timespec="milliseconds")`)."""
+    global _second  # a one-entry cache: replacing the tuple is atomic
+    whole = int(created)
+    cached = _second
+    if cached[0] != whole:
+        cached = _second = (whole, datetime.fromtimestamp(whole, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+    return f"{cached[1]}.{int((created - whole) * 1000):03d}Z"
 
 
 def build_formatter(log_format: str = "text") -> logging.Formatter:

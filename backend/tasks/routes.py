@@ -21,6 +21,7 @@ from backend.errors import IDEMPOTENCY_KEY_REUSED, IDEMPOTENCY_KEY_REUSED_FIELD,
 from backend.json_body import JsonBody
 from backend.openapi_docs import problem_responses, task_links
 from backend.request_context import first_header
+from backend.routing import BoundRoute
 from backend.settings import Settings
 from backend.tasks import repository
 from backend.tasks.pagination import MAX_ID, Cursor, SortOrder, StatusFilter, decode_cursor
@@ -31,7 +32,7 @@ from backend.tasks.schemas import CompletionUpdate, TaskRead, TaskWrite
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 
-router = APIRouter(prefix="/api/{user_id}/tasks", tags=["tasks"])
+router = APIRouter(prefix="/api/{user_id}/tasks", tags=["tasks"], route_class=BoundRoute)
 
 
 def _canonical_id(value: object) -> object:
