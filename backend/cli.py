@@ -117,7 +117,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
     # stop the embedded PostgreSQL this process started.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     uvicorn.run(
-        "backend.app:create_app",
+        "backend.app:create_served_app",
         factory=True,
         host=args.host,
         port=args.port,

@@ -121,21 +121,26 @@ def document_router(router: APIRouter) -> dict[str, type[BaseModel]]:
     return models
 
 
-def install_routers(app: FastAPI, routers: list[APIRouter]) -> None:
-    """Include `routers`, each documented by `document_router`, and generate the OpenAPI document once."""
+def install_routers(app: FastAPI, routers: list[APIRouter], match_first: list[APIRouter] | None = None) -> None:
+    """Include `routers`, each documented by `document_router`, and generate the OpenAPI document once, its paths in
+    the order of `routers`. Requests try the routes of `match_first` before the others."""
     models: dict[str, type[BaseModel]] = {}
     for router in routers:
         models |= document_router(router)
+    documented = [route for router in routers for route in router.routes]
+    first = match_first or []
+    matched = [route for router in [*first, *(r for r in routers if r not in first)] for route in router.routes]
     # Added to the app's own router as they are (nothing to apply at inclusion: no prefix, tags or dependencies), so
     # a request is matched against them directly: `include_router` wraps them in a router that FastAPI resolves again
     # on every request, 10 µs of GET one. And ahead of the documentation's routes, which FastAPI added first: a
     # request tries each route in turn until one matches (specs/performance.md).
-    app.router.routes[:0] = [route for router in routers for route in router.routes]
+    app.router.routes[:0] = matched
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
-        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        routes = [*documented, *(route for route in app.routes if route not in documented)]
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=routes)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         for name, model in models.items():
             components[name] = model.model_json_schema(ref_template="#/components/schemas/{model}")

@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     # --- observability (specs/observability.md) ---
     log_format: Literal["text", "json"] = Field(default="text", validation_alias="TODO_LOG_FORMAT")
     access_log: bool = Field(default=True, validation_alias="TODO_ACCESS_LOG")
+    # Access lines are written in batches at most this old (0: each as it comes); other records never wait.
+    access_log_flush_seconds: float = Field(default=1.0, ge=0, le=60, validation_alias="TODO_ACCESS_LOG_FLUSH_SECONDS")
     # Unset: no metrics and no instrumentation at all. Set: /metrics on a listener of its own, loopback by default.
     metrics_port: int | None = Field(default=None, ge=1, le=65535, validation_alias="TODO_METRICS_PORT")
     metrics_host: str = Field(default="127.0.0.1", min_length=1, validation_alias="TODO_METRICS_HOST")
@@ -207,5 +209,6 @@ class Settings(BaseSettings):
             "require_if_match": self.require_if_match,
             "log_format": self.log_format,
             "access_log": self.access_log,
+            "access_log_flush_seconds": self.access_log_flush_seconds,
             "metrics": f"{self.metrics_host}:{self.metrics_port}" if self.metrics_port else None,
         }

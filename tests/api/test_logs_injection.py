@@ -43,9 +43,11 @@ class LoggedApp:
     client: TestClient
     log_format: str
     stream: io.StringIO
+    handler: logging.Handler
 
     def lines(self) -> list[str]:
         """The output split on the handler's terminator only: a forged line would show up as an extra one."""
+        self.handler.flush()  # what the handler holds (access lines are written in batches) is part of the output
         output = self.stream.getvalue()
         assert output.endswith("\n")
         return output[:-1].split("\n")
@@ -85,7 +87,7 @@ def logged(request, worker_database_url, issuer) -> Iterator[LoggedApp]:
     handler.setStream(stream)
     try:
         with TestClient(app) as client:
-            yield LoggedApp(client, request.param, stream)
+            yield LoggedApp(client, request.param, stream, handler)
     finally:
         logger.handlers[:], level = saved
         logger.setLevel(level)

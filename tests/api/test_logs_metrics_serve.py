@@ -138,6 +138,29 @@ def test_metrics_add_up_every_workers_requests(served: Served):
     assert user not in httpx.get(served.metrics_url, timeout=5).text
 
 
+@pytest.mark.req("OPS-LOG-BATCHING", "OPS-LOG-FORMAT")
+def test_both_workers_access_lines_reach_the_shared_log_whole_and_within_the_flush_interval(served: Served):
+    user = new_user_id("batched")
+    headers = {"Authorization": f"Bearer {secret_minter(SECRET).mint(user)}"}
+    url = f"{served.url}/api/{user}/tasks"
+
+    def one(_: int) -> int:
+        with httpx.Client(timeout=10) as fresh:  # a connection each: both workers answer some
+            return fresh.get(url, headers=headers).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(one, range(200))) == {200}
+
+    def logged() -> list[dict[str, object]]:  # every line must be one whole JSON object, whoever wrote it
+        return [r for r in map(json.loads, served.log_lines()) if r.get("path") == f"/api/{user}/tasks"]
+
+    deadline = time.monotonic() + 10  # the default TODO_ACCESS_LOG_FLUSH_SECONDS is 1
+    while len(logged()) < 200 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(logged()) == 200
+    assert len({str(record["request_id"]) for record in logged()}) == 200
+
+
 @pytest.mark.req("OPS-METRICS-EXPOSURE")
 def test_the_api_port_serves_no_metrics(served: Served):
     response = httpx.get(f"{served.url}/metrics", timeout=5)

@@ -156,3 +156,14 @@ def test_every_task_route_takes_the_bound_path() -> None:
     unbound = [f"{route.methods} {route.path}" for route in task_routes if compile_binding(route.dependant) is None]
     assert unbound == []
     assert all(isinstance(route, BoundRoute) and route.binding is not None for route in task_routes)
+
+
+@pytest.mark.req("OPS-BOUND-ROUTES")
+def test_api_routes_are_matched_before_the_probes_and_the_documentation() -> None:
+    app = create_app(make_settings("postgresql://nobody@127.0.0.1:1/none", BETTER_AUTH_SECRET="s" * 40))
+    paths = [getattr(route, "path", "") for route in app.router.routes]
+    last_api = max(n for n, path in enumerate(paths) if path.startswith("/api/"))
+    assert paths.index("/healthz") > last_api
+    assert paths.index("/openapi.json") > last_api
+    # ... while the OpenAPI document keeps its own order: the probes first, as specs/openapi.json was made
+    assert list(app.openapi()["paths"])[:2] == ["/healthz", "/readyz"]
