@@ -9,7 +9,6 @@ escapes each value and then JSON-encodes it, so a decoded field equals the text 
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
@@ -136,15 +135,14 @@ def _iso_time(created: float) -> str:
 
 
 # python-json-logger's encoder, built once: its serializer hook would otherwise build a new one for every line (a
-# fifth of an access line's formatting). Lines are ASCII with every other character escaped, as before.
+# fifth of an access line's formatting). JsonLineFormatter's options are fixed (ASCII, no indent, the library's own
+# encoder), so the hook's per-call options add nothing.
 _ENCODER = JsonEncoder(ensure_ascii=True)
 
 
-def _serialize(log_data: Any, **options: Any) -> str:
-    """The `json_serializer` of JsonLineFormatter: the shared encoder for the options it is built with."""
-    if options.get("indent") is None and options.get("ensure_ascii", True) and options.get("default") is None:
-        return _ENCODER.encode(log_data)
-    return json.dumps(log_data, **options)  # pragma: no cover - JsonLineFormatter never passes other options
+def _serialize(log_data: Any, **_options: Any) -> str:
+    """The `json_serializer` of JsonLineFormatter."""
+    return _ENCODER.encode(log_data)
 
 
 # One write never passes PIPE_BUF: on a pipe (a container's stdout), a write that long is atomic, so the lines of
@@ -158,7 +156,7 @@ class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
     Any other record first writes the held access lines, then itself, at once: order is kept, and warnings and
     errors are never delayed. A batch is written when it would pass PIPE_BUF, when its oldest line is
-    `flush_seconds` old (checked on every record and by a timer thread, so an idle server writes them too), on
+    `flush_seconds` old (checked on the next record and by a timer thread, so an idle server writes them too), on
     `flush()` and on `close()` (which `logging.shutdown` calls at exit). What a killed process (SIGKILL, a crash of
     the interpreter) had not written is lost: at most `flush_seconds` of access lines. `flush_seconds=0` writes every
     line as it comes.
@@ -180,15 +178,14 @@ class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
                 self._write([*self._take(), line])
                 return
             size = len(line) if line.isascii() else len(line.encode())  # PIPE_BUF counts bytes
-            if self._held_bytes + size > PIPE_BUF:
+            now = time.monotonic()
+            if self._held and (self._held_bytes + size > PIPE_BUF or now - self._oldest >= self.flush_seconds):
                 self._write(self._take())
             if not self._held:
-                self._oldest = time.monotonic()
+                self._oldest = now
                 self._start_timer()
             self._held.append(line)
             self._held_bytes += size
-            if time.monotonic() - self._oldest >= self.flush_seconds:
-                self._write(self._take())
         except RecursionError:
             raise
         except Exception:  # noqa: BLE001 - as StreamHandler.emit: a failed write must never fail the request

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 import pytest
 
 from backend import logs
+from backend.app import create_app
+from harness.inprocess import make_settings
 
 pytestmark = pytest.mark.req("OPS-LOG-BATCHING")
 
@@ -103,8 +105,7 @@ def test_a_line_longer_than_pipe_buf_is_written_whole_on_its_own(held, stream):
     access(held, "x" * (2 * logs.PIPE_BUF))
     held.flush()
 
-    assert [len(write) for write in stream.writes] == [len(f"{logs.ACCESS_LOGGER} short\n"), len(
-        f"{logs.ACCESS_LOGGER} {'x' * 2 * logs.PIPE_BUF}\n")]  # fmt: skip
+    assert stream.writes == [f"{logs.ACCESS_LOGGER} short\n", f"{logs.ACCESS_LOGGER} {'x' * 2 * logs.PIPE_BUF}\n"]
 
 
 def test_closing_the_handler_writes_what_it_holds(stream):
@@ -136,3 +137,12 @@ def test_flush_seconds_zero_writes_each_access_line_at_once(stream):
 
     assert stream.writes == [f"{logs.ACCESS_LOGGER} GET /a\n", f"{logs.ACCESS_LOGGER} GET /b\n"]
     handler.close()
+
+
+@pytest.mark.parametrize(("setting", "held_for"), [({}, 1.0), ({"TODO_ACCESS_LOG_FLUSH_SECONDS": "0"}, 0.0)])
+def test_the_app_logs_through_a_line_handler_with_the_configured_flush_seconds(setting, held_for):
+    create_app(make_settings("postgresql://nobody@127.0.0.1:1/none", BETTER_AUTH_SECRET="s" * 40, **setting))
+
+    [handler] = logging.getLogger("backend").handlers
+    assert isinstance(handler, logs.LineHandler)
+    assert handler.flush_seconds == held_for

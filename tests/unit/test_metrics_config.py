@@ -37,10 +37,12 @@ def test_the_settings_are_read_from_the_environment(clean_env):
         "TODO_ACCESS_LOG": "false",
         "TODO_METRICS_PORT": "9464",
         "TODO_METRICS_HOST": "10.0.0.5",
+        "TODO_ACCESS_LOG_FLUSH_SECONDS": "0.25",
     }.items():
         clean_env.setenv(name, value)
     settings = Settings()
     assert (settings.log_format, settings.access_log, settings.metrics_port) == ("json", False, 9464)
+    assert settings.access_log_flush_seconds == 0.25
     assert settings.masked()["metrics"] == "10.0.0.5:9464"
     clean_env.setenv("TODO_METRICS_PORT", " ")
     assert Settings().metrics_port is None
@@ -54,6 +56,9 @@ def test_the_settings_are_read_from_the_environment(clean_env):
         ("TODO_METRICS_PORT", "0"),
         ("TODO_METRICS_PORT", "65536"),
         ("TODO_ACCESS_LOG", "maybe"),
+        ("TODO_ACCESS_LOG_FLUSH_SECONDS", "-1"),
+        ("TODO_ACCESS_LOG_FLUSH_SECONDS", "61"),
+        ("TODO_ACCESS_LOG_FLUSH_SECONDS", "soon"),
     ],
 )
 def test_bad_observability_settings_are_refused(clean_env, name, value):
