@@ -129,6 +129,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
         http="httptools",
         # backend.access already logs every request (with its request id); uvicorn's line would double the cost.
         access_log=False,
+        # No `Server: uvicorn` banner: it tells a scanner what to try, and costs every response a header.
+        server_header=False,
         # uvicorn's own records (start-up, malformed requests, worker crashes) in TODO_LOG_FORMAT too.
         log_config=uvicorn_log_config(settings.log_level, settings.log_format),
     )

@@ -20,7 +20,7 @@ defaults, and `async def` dependencies made of the same. Any other route is an o
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from enum import Enum
 from functools import cached_property
@@ -31,7 +31,6 @@ from fastapi._compat import ModelField
 from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import get_validation_alias
 from fastapi.routing import APIRoute
-from starlette._exception_handler import wrap_app_handling_exceptions
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 _CONSTANT = (type(None), bool, int, float, str, bytes, Enum)
@@ -49,9 +48,24 @@ class _Signature:
     cached: bool  # FastAPI's use_cache: one call per request for the same function
     dependencies: tuple[_Signature, ...]
 
-    def flat(self) -> tuple[_Signature, ...]:
-        """Depth-first, a function after its dependencies: the order FastAPI resolves them in."""
-        return (*(inner for dependency in self.dependencies for inner in dependency.flat()), self)
+    def plan(self, steps: list[_Step]) -> int:
+        """Appends this function's step after its dependencies' (depth-first: the order FastAPI resolves them in);
+        returns its index in `steps`."""
+        inputs = []
+        for dependency in self.dependencies:
+            at = dependency.plan(steps)
+            if dependency.argument is not None:
+                inputs.append((dependency.argument, at))
+        steps.append(_Step(self, tuple(inputs)))
+        return len(steps) - 1
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One call of the bound path: a function, and its parameters filled by earlier steps' values (name, index)."""
+
+    signature: _Signature
+    inputs: tuple[tuple[str, int], ...]
 
 
 @dataclass(frozen=True)
@@ -61,11 +75,13 @@ class Binding:
     headers: frozenset[bytes]  # lower-case names of the declared header parameters
 
     @cached_property
-    def flat(self) -> tuple[_Signature, ...]:
-        return self.endpoint.flat()
+    def steps(self) -> tuple[_Step, ...]:
+        steps: list[_Step] = []
+        self.endpoint.plan(steps)
+        return tuple(steps)
 
     def bind(self, request: Request) -> list[dict[str, Any]] | None:
-        """Each function's own arguments in `flat` order, or None when FastAPI must look at this request."""
+        """Each step's own arguments, in order, or None when FastAPI must look at this request."""
         scope = request.scope
         if self.reads_query and scope["query_string"]:
             return None
@@ -73,7 +89,8 @@ class Binding:
             return None
         raw = scope["path_params"]
         bound = []
-        for signature in self.flat:
+        for step in self.steps:
+            signature = step.signature
             arguments = dict(signature.defaults)
             for parameter, key, field in signature.path:
                 value, errors = field.validate(raw.get(key), {}, loc=("path", key))
@@ -86,24 +103,24 @@ class Binding:
         return bound
 
     async def run(self, bound: list[dict[str, Any]]) -> Response:
-        response = await _solve(self.endpoint, iter(bound), {})
+        # A loop over the steps rather than a recursion: no coroutine per dependency, and one frame less to resume
+        # whenever the endpoint waits on the database (specs/performance.md, step 11).
+        values: list[Any] = []
+        cache: dict[Callable[..., Any], Any] = {}  # FastAPI's use_cache: one call per request for the same function
+        for step, arguments in zip(self.steps, bound, strict=True):
+            for parameter, at in step.inputs:
+                arguments[parameter] = values[at]
+            call = step.signature.call
+            if step.signature.cached and call in cache:
+                values.append(cache[call])
+                continue
+            value = await call(**arguments)
+            cache[call] = value
+            values.append(value)
+        response = values[-1]
         if not isinstance(response, Response):
-            raise TypeError(f"{self.endpoint.call!r} must return a Response")
+            raise TypeError(f"{call!r} must return a Response")
         return response
-
-
-async def _solve(signature: _Signature, bound: Iterator[dict[str, Any]], cache: dict[Callable[..., Any], Any]) -> Any:
-    values = {}
-    for dependency in signature.dependencies:
-        value = await _solve(dependency, bound, cache)
-        if dependency.argument is not None:
-            values[dependency.argument] = value
-    arguments = next(bound)
-    if signature.cached and signature.call in cache:
-        return cache[signature.call]
-    result = await signature.call(**arguments, **values)
-    cache[signature.call] = result
-    return result
 
 
 def _is_async(call: Callable[..., Any] | None) -> bool:
@@ -186,8 +203,9 @@ class BoundRoute(APIRoute):
     """An APIRoute whose requests take the bound path when `compile_binding` found one for its endpoint.
 
     The bound path also skips what FastAPI's request wrapper sets up for what it cannot have: the exit stacks of
-    dependencies with `yield` and of uploaded files. Exceptions still go through Starlette's handler lookup, so a
-    ProblemError answers as it does on any route.
+    dependencies with `yield` and of uploaded files, and Starlette's per-route exception wrapper: an exception
+    propagates to the app's ExceptionMiddleware, which answers it with the same handlers, so a ProblemError answers
+    as it does on any route.
     """
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
@@ -206,10 +224,10 @@ def _bound_app(binding: Binding, fastapi_app: ASGIApp, overrides_provider: Any) 
             await fastapi_app(scope, receive, send)
             return
 
-        async def respond(scope: Scope, receive: Receive, send: Send) -> None:
-            response = await binding.run(bound)
-            await response(scope, receive, send)
-
-        await wrap_app_handling_exceptions(respond, request)(scope, receive, send)
+        # Unlike FastAPI's handler, no exception wrapper of its own: the app's ExceptionMiddleware, a few frames out,
+        # looks up the same handlers with the same scope. One layer less to call twice per response, and to resume
+        # each time the request waits on the database (specs/performance.md, step 11).
+        response = await binding.run(bound)
+        await response(scope, receive, send)
 
     return app

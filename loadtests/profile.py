@@ -1,10 +1,11 @@
 """Profile the server under the benchmark's load for one endpoint with py-spy (sampling, no code changes).
 
-    python -m loadtests.profile "GET one task" [--duration 15] [--top 30]
+    python -m loadtests.profile "GET one task" [--duration 15] [--top 30] [--reference]
 
-Writes reports/profile/<endpoint>.txt (collapsed stacks, for speedscope or flamegraph.pl) and prints the functions
-with the largest inclusive share of the samples taken while holding the GIL (where the CPU goes). py-spy needs
-ptrace rights (root, or CAP_SYS_PTRACE).
+With --reference it profiles the bench's framework-free reference server under the same load instead: side by side,
+the two show where the app's extra time per request goes. Writes reports/profile/<endpoint>[-reference].txt
+(collapsed stacks, for speedscope or flamegraph.pl) and prints the functions with the largest inclusive share of the
+samples taken while holding the GIL (where the CPU goes). py-spy needs ptrace rights (root, or CAP_SYS_PTRACE).
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 
 import psutil
 
-from loadtests.bench import ENDPOINTS, ROOT, request_specs, run_plan, seed
+from harness.net import free_port, serving
+from loadtests.bench import ENDPOINTS, ROOT, reference_command, request_specs, run_plan, seed
 from loadtests.stack import LocalStack
 
 
@@ -47,23 +50,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--reference", action="store_true", help="profile the reference server (loadtests/bench.py)")
     args = parser.parse_args(argv)
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    out = ROOT / "reports" / "profile" / (re.sub(r"\W+", "-", args.endpoint).strip("-") + ".txt")
+    name = re.sub(r"\W+", "-", args.endpoint).strip("-") + ("-reference" if args.reference else "")
+    out = ROOT / "reports" / "profile" / f"{name}.txt"
     out.parent.mkdir(parents=True, exist_ok=True)
     # The bench's configuration: metrics on, JSON logs, one access line per request.
     server_env = {"TODO_LOG_LEVEL": "INFO", "TODO_LOG_FORMAT": "json", **dict(i.split("=", 1) for i in args.server_env)}
-    with LocalStack(token_source="jwks", workers=1, server_env=server_env, metrics=True) as stack:  # noqa: S106
+    with ExitStack() as running:
+        source = "jwks"  # the bench's token source
+        stack = running.enter_context(LocalStack(token_source=source, workers=1, server_env=server_env, metrics=True))
         users = seed(stack.url, stack.token_env, args.connections)
+        url, pid = stack.url, stack.server_pid
+        if args.reference:
+            port = free_port()
+            url = running.enter_context(serving(reference_command(stack, port), port, ready_path="/healthz"))
+            pid = next(p.pid for p in psutil.Process().children() if "loadtests.reference_server" in p.cmdline())
         plan = {
             "workloads": {args.endpoint: request_specs(args.endpoint, users)},
             "schedule": [[args.endpoint, args.duration + 4]],
         }
-        load = threading.Thread(target=run_plan, args=(args, stack.url, plan))
+        load = threading.Thread(target=run_plan, args=(args, url, plan))
         load.start()
-        server = psutil.Process(stack.server_pid)
+        server = psutil.Process(pid)
         cpu_before, started = sum(server.cpu_times()[:2]), time.monotonic()
-        record = ["record", "--pid", str(stack.server_pid), "--duration", str(int(args.duration)), "--rate", "250"]
+        record = ["record", "--pid", str(pid), "--duration", str(int(args.duration)), "--rate", "250"]
         subprocess.run(  # noqa: S603 - py-spy from this venv
             [py_spy, *record, "--format", "raw", "--output", str(out), "--nonblocking", "--gil"],
             check=True,

@@ -48,8 +48,12 @@ async def _principal(request: Request) -> Principal:
     match = _BEARER.fullmatch(values[0].decode("latin-1").strip()) if len(values) == 1 else None
     if match is None:
         raise _unauthorized(realm, "malformed authorization header")
+    verifier, token = verifier_of(request), match.group(1)
+    principal = verifier.cached(token)
+    if principal is not None:
+        return principal
     try:
-        return await verifier_of(request).verify(match.group(1))
+        return await verifier.verify_uncached(token)
     except AuthError as exc:
         raise _unauthorized(realm, exc.reason) from None
 

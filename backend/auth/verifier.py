@@ -60,17 +60,28 @@ class TokenVerifier:
         self._clock = clock
         self._metrics = metrics
 
-    async def verify(self, token: str) -> Principal:
+    def cached(self, token: str) -> Principal | None:
+        """The principal of a token this verifier accepted before, until its cache entry expires (a hit); else None.
+
+        Synchronous, so the common case (every request of a signed-in user after their first) awaits nothing."""
         cached = self._cache.get(token)
-        now = self._clock()
         if cached is not None:
-            if cached[1] > now:
+            if cached[1] > self._clock():
                 self._cache.move_to_end(token)
                 self._metrics.token_cache_hit()
                 return cached[0]
             del self._cache[token]
+        return None
+
+    async def verify(self, token: str) -> Principal:
+        principal = self.cached(token)
+        return principal if principal is not None else await self.verify_uncached(token)
+
+    async def verify_uncached(self, token: str) -> Principal:
+        """Verifies the token and caches the outcome if it is accepted (a miss: call `cached` first)."""
+        now = self._clock()
         self._metrics.token_cache_miss()
-        principal, exp = await self._verify_uncached(token)
+        principal, exp = await self._principal_and_expiry(token)
         self._remember(token, principal, min(exp + self.leeway_seconds, now + self._cache_seconds))
         return principal
 
@@ -81,7 +92,7 @@ class TokenVerifier:
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
 
-    async def _verify_uncached(self, token: str) -> tuple[Principal, float]:
+    async def _principal_and_expiry(self, token: str) -> tuple[Principal, float]:
         if len(token) > MAX_TOKEN_CHARS:
             raise AuthError("token too long")
         try:

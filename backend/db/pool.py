@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from time import monotonic
 from typing import Any
-from weakref import WeakKeyDictionary
 
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow, dict_row
@@ -19,7 +18,12 @@ from backend.db.engine import connect_args
 from backend.db.urls import normalize_database_url
 from backend.settings import Settings
 
-Connection = AsyncConnection[DictRow]
+
+class Connection(AsyncConnection[DictRow]):
+    """A pooled connection that remembers when it was last returned (psycopg's connection has no slots to forbid it:
+    an attribute costs a request less than a WeakKeyDictionary look-up on each borrow and each return)."""
+
+    returned_at: float | None = None
 
 
 class RequestPool(AsyncConnectionPool[Connection]):
@@ -36,20 +40,33 @@ class RequestPool(AsyncConnectionPool[Connection]):
         check = self._check_if_idle if ping_idle_seconds is not None else None
         super().__init__(*args, check=check, **kwargs)
         self.ping_idle_seconds = ping_idle_seconds or 0.0
-        self._returned_at: WeakKeyDictionary[Connection, float] = WeakKeyDictionary()
         self._last_drain = float("-inf")
+
+    async def fetch(self, sql: str, params: dict[str, Any]) -> list[DictRow]:
+        """The rows of one statement, run on a connection borrowed for it alone.
+
+        getconn/putconn rather than `connection()`: that context also enters the connection's own, whose exit looks
+        for a transaction to commit, under the connection's lock, and an autocommit connection never has one. After a
+        failed statement, putconn rolls the connection back or discards it, as its state requires.
+        """
+        connection = await self.getconn()
+        try:
+            cursor = await connection.execute(sql, params)
+            return await cursor.fetchall()
+        finally:
+            await self.putconn(connection)
 
     async def putconn(self, conn: Connection) -> None:
         now = monotonic()
         if not conn.broken:
-            self._returned_at[conn] = now
+            conn.returned_at = now
         elif now - self._last_drain > 1.0:  # one drain per outage, not one per broken connection
             self._last_drain = now
             await self.drain()
         await super().putconn(conn)
 
     async def _check_if_idle(self, conn: Connection) -> None:
-        returned_at = self._returned_at.get(conn)
+        returned_at = conn.returned_at
         if returned_at is None or monotonic() - returned_at >= self.ping_idle_seconds:
             await self.check_connection(conn)
 

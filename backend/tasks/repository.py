@@ -82,13 +82,11 @@ def _compile(statement: ClauseElement) -> str:
 
 
 async def _rows(pool: RequestPool, sql: str, params: dict[str, Any]) -> list[TaskRow]:
-    async with pool.connection() as connection:
-        cursor = await connection.execute(sql, params)
-        return await cursor.fetchall()
+    return await pool.fetch(sql, params)
 
 
 async def _one(pool: RequestPool, sql: str, params: dict[str, Any]) -> TaskRow | None:
-    rows = await _rows(pool, sql, params)
+    rows = await pool.fetch(sql, params)
     return rows[0] if rows else None
 
 

@@ -168,6 +168,20 @@ def test_the_api_port_serves_no_metrics(served: Served):
     assert response.headers["content-type"] == "application/problem+json"
 
 
+@pytest.mark.req("OPS-NO-SERVER-BANNER")
+def test_the_served_api_names_no_server_software(served: Served):
+    user = new_user_id("banner")
+    headers = {"Authorization": f"Bearer {secret_minter(SECRET).mint(user)}"}
+    for response in (
+        httpx.get(f"{served.url}/healthz", timeout=5),
+        httpx.get(f"{served.url}/api/{user}/tasks", headers=headers, timeout=5),
+        httpx.get(f"{served.url}/api/{user}/tasks", timeout=5),
+    ):
+        assert response.status_code in (200, 401)
+        assert "server" not in response.headers
+        assert response.headers["date"]  # RFC 9110: an origin server with a clock sends Date
+
+
 def _raw(port: int, request: bytes) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
         connection.sendall(request)
@@ -177,7 +191,7 @@ def _raw(port: int, request: bytes) -> bytes:
     return answer
 
 
-@pytest.mark.req("OPS-MALFORMED-REQUEST", "OPS-LOG-FORMAT", "OPS-LOG-INJECTION")
+@pytest.mark.req("OPS-MALFORMED-REQUEST", "OPS-LOG-FORMAT", "OPS-LOG-INJECTION", "OPS-NO-SERVER-BANNER")
 @pytest.mark.parametrize(
     "request_bytes",
     [
@@ -203,6 +217,7 @@ def test_a_request_uvicorn_cannot_parse_gets_uvicorns_plain_400_and_the_server_k
     assert headers["content-type"] == "text/plain; charset=utf-8"
     assert headers["connection"] == "close"
     assert "x-request-id" not in headers
+    assert "server" not in headers
     assert body == b"Invalid HTTP request received."
     # ... and the server goes on answering with request ids.
     healthz = httpx.get(f"{served.url}/healthz", timeout=5)

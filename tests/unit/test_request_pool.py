@@ -93,3 +93,26 @@ def test_after_one_dead_connection_the_others_are_replaced_not_handed_out(runner
     assert outcomes == ["failed", "ok", "ok", "ok"]
     assert len(serving) == 3
     assert serving.isdisjoint(dropped)
+
+
+async def _fetch_after_a_failed_statement(pool: RequestPool) -> tuple[int, list[dict[str, Any]], int, dict[str, int]]:
+    """The server pid that ran a failing statement, the next fetch's rows and pid, and the pool's stats after both."""
+    await pool.open(wait=True)
+    try:
+        failing = await _backend_pids(pool)
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            await pool.fetch("SELECT 1 / 0 AS never", {})
+        rows = await pool.fetch("SELECT pg_backend_pid() AS pid, 2 AS two", {})
+        return failing.pop(), rows, rows[0]["pid"], pool.get_stats()
+    finally:
+        await pool.close()
+
+
+@pytest.mark.req("DB-POOL")
+def test_a_statement_that_fails_returns_its_connection_to_the_pool_ready_for_the_next(runner, worker_database_url):
+    pool = _pool(worker_database_url, size=1)
+    failed_on, rows, served_by, stats = runner.run(_fetch_after_a_failed_statement(pool))
+    assert rows == [{"pid": served_by, "two": 2}]
+    assert served_by == failed_on  # the same connection, not a replacement: it was returned, clean
+    assert stats["pool_available"] == 1
+    assert stats.get("returns_bad", 0) == 0
