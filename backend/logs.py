@@ -49,16 +49,39 @@ def escape(text: str) -> str:
     return _UNSAFE.sub(_escape_one, text)
 
 
+class AccessRecord(logging.LogRecord):
+    """An access line's LogRecord, made from a template: what never changes between access lines (logger, level,
+    message, caller, and the thread and process fields, off since `configure_logging`) is copied in one dict update,
+    instead of LogRecord.__init__ working it out again on every request (specs/performance.md, step 11). Filters and
+    formatters see the same attributes as on a record made by `makeRecord`."""
+
+    def __init__(self, template: dict[str, Any], args: tuple[str, str, int, float], route: str) -> None:
+        self.__dict__.update(template)
+        now = time.time()
+        self.created = now
+        self.msecs = int((now - int(now)) * 1000) + 0.0  # as LogRecord computes them
+        self.relativeCreated = template["relativeCreated"] + (now - template["created"]) * 1000
+        self.args = args
+        self.route = route
+
+
+def _make_access_record(args: tuple[str, str, int, float], route: str) -> logging.LogRecord:
+    # Made directly: `access_log.info` would also walk the stack for the caller's file and line, which neither format
+    # prints (specs/performance.md).
+    message, extra = _ACCESS_MESSAGE, {"route": route}
+    return access_log.makeRecord(ACCESS_LOGGER, logging.INFO, __file__, 0, message, args, None, "log_access", extra)
+
+
+# Set by configure_logging, once the record fields it turns off are off; until then, records are made the usual way.
+_access_template: dict[str, Any] | None = None
+
+
 def log_access(method: str, path: str, status: int, duration_ms: float, route: str) -> None:
-    # The record is made directly: `access_log.info` would also walk the stack for the caller's file and line, which
-    # neither format prints, on every request (specs/performance.md).
     if access_log.isEnabledFor(logging.INFO):
         args = (method, path, status, duration_ms)
-        access_log.handle(
-            access_log.makeRecord(
-                ACCESS_LOGGER, logging.INFO, __file__, 0, _ACCESS_MESSAGE, args, None, "log_access", {"route": route}
-            )
-        )
+        template = _access_template
+        record = _make_access_record(args, route) if template is None else AccessRecord(template, args, route)
+        access_log.handle(record)
 
 
 class TextFormatter(logging.Formatter):
@@ -240,9 +263,11 @@ def configure_logging(level: str, log_format: str, access_flush_seconds: float =
     for up to `access_flush_seconds` (LineHandler)."""
     # Neither format prints a thread, a process or a process name, so no record collects them (the logging HOWTO's
     # "Optimization"): a third of the cost of every access line (specs/performance.md).
+    global _access_template
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
+    _access_template = vars(_make_access_record(("", "", 0, 0.0), ""))
     handler = LineHandler(access_flush_seconds)
     handler.addFilter(RequestIdLogFilter())
     handler.setFormatter(build_formatter(log_format))

@@ -167,3 +167,28 @@ def test_uvicorns_own_records_go_through_the_same_formatter(log_format, restored
         assert fields["message"] == "Invalid HTTP request received.\\x1b[31m"
     else:
         assert lines[0].endswith(" WARNING uvicorn.error request_id=- Invalid HTTP request received.\\x1b[31m")
+
+
+@pytest.mark.req("OPS-LOG-FORMAT")
+def test_an_access_record_made_from_the_template_holds_what_make_record_would_give():
+    saved = (logs._access_template, logging.logThreads, logging.logProcesses, logging.logMultiprocessing)
+    backend_handlers = logging.getLogger("backend").handlers[:]
+    try:
+        logs.configure_logging("INFO", "json")
+        template = logs._access_template
+        assert template is not None
+        args = ("GET", "/api/u/tasks/7", 200, 1.5)
+        expected = vars(logs._make_access_record(args, "/api/{user_id}/tasks/{task_id}"))
+        made = vars(logs.AccessRecord(template, args, "/api/{user_id}/tasks/{task_id}"))
+    finally:
+        logs._access_template, logging.logThreads, logging.logProcesses, logging.logMultiprocessing = saved
+        logging.getLogger("backend").handlers[:] = backend_handlers
+
+    clock = ("created", "msecs", "relativeCreated")
+    assert {k: v for k, v in made.items() if k not in clock} == {k: v for k, v in expected.items() if k not in clock}
+    assert 0 <= made["created"] - expected["created"] < 1
+    assert made["msecs"] == int((made["created"] - int(made["created"])) * 1000)
+    assert made["relativeCreated"] - expected["relativeCreated"] == pytest.approx(
+        (made["created"] - expected["created"]) * 1000, abs=1e-3
+    )
+    assert (made["thread"], made["process"], made["processName"]) == (None, None, None)
