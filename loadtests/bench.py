@@ -1,7 +1,7 @@
 """The benchmark: one server worker on the embedded PostgreSQL, fixed closed-loop load from a second process, each
 route measured against a framework-free reference server on the same database in the same run.
 
-    python -m loadtests.bench [--duration 10] [--connections 32] [--rounds 1] [--soak 30] [--slice 2]
+    python -m loadtests.bench [--duration 10] [--connections 32] [--rounds 3] [--soak 30] [--slice 2]
 
 Seeds one user per connection with 20 tasks each, starts `todo-api serve` (metrics on, JSON logs, one access line per
 request: the production configuration) and `loadtests/reference_server.py` (raw ASGI on uvicorn: the same token
@@ -324,7 +324,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m loadtests.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per workload (default 10)")
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=1, help="repeat all endpoints; medians are reported")
+    # Three by default: on a shared 2-core VM one round's ratio moves by up to 5 points, and the target is judged on
+    # the medians (specs/performance.md).
+    parser.add_argument("--rounds", type=int, default=3, help="repeat all endpoints; medians are reported")
     parser.add_argument("--soak", type=float, default=30.0, help="memory soak seconds (0: skip; 600 for the target)")
     parser.add_argument("--only", action="append", choices=ENDPOINTS, help="measure just this endpoint")
     parser.add_argument("--slice", type=float, default=2.0, help="seconds per alternating slice (default 2)")
