@@ -27,6 +27,13 @@ API_DESCRIPTION = """
 A multi-user todo API. Every `/api/...` route needs `Authorization: Bearer <JWT>` from Better Auth, and a user
 only ever reaches their own tasks. Errors are RFC 9457 problem details (`application/problem+json`).
 """
+API_TAGS = [
+    {"name": "tasks", "description": "A user's own tasks: every route needs a bearer token whose `sub` is `user_id`."},
+    {"name": "health", "description": "Probes for orchestrators and load balancers: public, no token."},
+]
+# Relative: the API is wherever this document was served from (behind any proxy or prefix).
+API_SERVERS = [{"url": "/", "description": "The server that serves this document"}]
+API_CONTACT = {"name": "todo-api maintainers"}
 
 
 def create_served_app() -> FastAPI:
@@ -71,6 +78,9 @@ def create_app(settings: Settings | None = None, *, freeze_heap: bool = False) -
         title="Todo API",
         version="1.0.0",
         description=API_DESCRIPTION,
+        openapi_tags=API_TAGS,
+        servers=API_SERVERS,
+        contact=API_CONTACT,
         docs_url="/docs" if docs else None,
         redoc_url="/redoc" if docs else None,
         openapi_url="/openapi.json" if docs else None,

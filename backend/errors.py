@@ -9,7 +9,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -227,20 +227,19 @@ def _respond(request: Request, exc: ProblemError) -> JSONResponse:
     return problem_response(request, exc.problem, exc.detail, exc.headers, exc.errors)
 
 
+# Starlette picks a handler by the exception's class, so each handler's cast names what it is registered for.
 async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ProblemError)
-    return _respond(request, exc)
+    return _respond(request, cast(ProblemError, exc))
 
 
 async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    return problem_response(request, 422, errors=_field_errors(exc.errors()))
+    return problem_response(request, 422, errors=_field_errors(cast(RequestValidationError, exc).errors()))
 
 
 async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
-    status = exc.status_code if exc.status_code in PROBLEMS else 400
-    headers = dict(exc.headers or {})
+    http_exc = cast(StarletteHTTPException, exc)
+    status = http_exc.status_code if http_exc.status_code in PROBLEMS else 400
+    headers = dict(http_exc.headers or {})
     if status == 405:
         headers["Allow"] = _allowed_methods(request)
     return problem_response(request, status, NO_ROUTE if status == 404 else None, headers)

@@ -17,14 +17,22 @@ def _example(body: dict[str, str]) -> dict[int | str, dict[str, Any]]:
     return {200: {"content": {"application/json": {"example": body}}}}
 
 
-@router.get("/healthz", summary="Liveness: no database, no auth", responses=_example({"status": "ok"}))
+@router.get(
+    "/healthz",
+    operation_id="healthz",
+    summary="Liveness: no database, no auth",
+    description="200 while the process runs. It touches neither the database nor the token verifier.",
+    responses=_example({"status": "ok"}),
+)
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
 @router.get(
     "/readyz",
+    operation_id="readyz",
     summary="Readiness: the database answers",
+    description="200 when the database answers a query; 503 with `Retry-After` while it does not.",
     responses={**_example({"status": "ready"}), **problem_responses(503)},
 )
 async def readyz(request: Request, pool: PoolDep, settings: SettingsDep) -> dict[str, str]:

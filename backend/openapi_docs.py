@@ -111,8 +111,8 @@ def document_router(router: APIRouter) -> dict[str, type[BaseModel]]:
             continue
         calls = list(_dependencies(route.dependant))
         extra = dict(route.openapi_extra or {})
-        if AUTHENTICATING.intersection(calls):
-            extra["security"] = [{BEARER_SCHEME_NAME: []}]
+        # A public route says so (an empty list): linters read a missing `security` as a forgotten one.
+        extra["security"] = [{BEARER_SCHEME_NAME: []}] if AUTHENTICATING.intersection(calls) else []
         bodies = [call for call in calls if isinstance(call, JsonBody)]
         if bodies:
             extra["requestBody"] = _request_body(bodies[0])
@@ -140,7 +140,15 @@ def install_routers(app: FastAPI, routers: list[APIRouter], match_first: list[AP
         if app.openapi_schema:
             return app.openapi_schema
         routes = [*documented, *(route for route in app.routes if route not in documented)]
-        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=routes)
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=routes,
+            tags=app.openapi_tags,
+            servers=app.servers,
+            contact=app.contact,
+        )
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         for name, model in models.items():
             components[name] = model.model_json_schema(ref_template="#/components/schemas/{model}")

@@ -23,7 +23,7 @@ DEV_ISSUER = "todo-api-dev"
 
 class AuthMode(enum.StrEnum):
     JWKS = "jwks"
-    SECRET = "secret"  # noqa: S105 - a mode name, not a password
+    SECRET = "secret"  # a mode name, not a password  # noqa: S105  # nosec B105
     DEV = "dev"
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -13,7 +12,7 @@ from dataclasses import dataclass, field
 import httpx
 from sqlalchemy.engine import URL
 
-from harness import ROOT
+from harness import ROOT, npm
 from harness.better_auth import jwks
 from harness.database import libpq_url
 from harness.net import free_port
@@ -22,18 +21,8 @@ PROJECT = ROOT / "interop" / "better-auth"
 START_TIMEOUT_SECONDS = 20
 
 
-def node_missing_reason() -> str | None:
-    missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
-    return f"{' and '.join(missing)} not installed: the Better Auth interop tests need Node 20+" if missing else None
-
-
 def install() -> None:
-    """`npm ci` from the committed lockfile, unless node_modules already matches it."""
-    installed = PROJECT / "node_modules" / ".package-lock.json"
-    lockfile = PROJECT / "package-lock.json"
-    if installed.exists() and installed.stat().st_mtime >= lockfile.stat().st_mtime:
-        return
-    subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=PROJECT, check=True, timeout=300)
+    npm.install(PROJECT)
 
 
 def node_database_url(server: URL, dbname: str) -> str:

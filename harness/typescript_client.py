@@ -1,80 +1,33 @@
 """The typed TypeScript client in clients/typescript: installing it from its lockfile, regenerating its types from an
-OpenAPI document with the package's own `generate` script, and diffing them against the committed ones. Node and npm
-are needed; without them the callers skip locally and fail under CI=true (CI must run them, not skip them)."""
+OpenAPI document with the package's own `generate` script, and diffing them against the committed ones (Node and npm:
+harness/npm.py)."""
 
 from __future__ import annotations
 
 import difflib
-import fcntl
-import hashlib
 import json
-import os
 import shlex
-import shutil
 import subprocess
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
-
-from harness import ROOT
+from harness import ROOT, npm
 
 CLIENT = ROOT / "clients" / "typescript"
 SCHEMA = CLIENT / "src" / "schema.d.ts"
 SPEC = ROOT / "specs" / "openapi.json"
 GENERATED_AS = "src/schema.d.ts"
 REGENERATE = "cd clients/typescript && npm ci && npm run generate"
-NPM_CI_TIMEOUT_SECONDS = 300
 GENERATE_TIMEOUT_SECONDS = 60
 TSC_TIMEOUT_SECONDS = 180
 PINNED = ("openapi-fetch", "openapi-typescript", "typescript")
 
 
-def node_missing_reason() -> str | None:
-    missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
-    return f"{' and '.join(missing)} not installed: the TypeScript client's tests need Node 20+" if missing else None
-
-
-def require_node() -> None:
-    """Skip without node and npm, except under CI, which must run these tests rather than skip them."""
-    reason = node_missing_reason()
-    if reason and os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI must run them, not skip them)", pytrace=False)
-    if reason:
-        pytest.skip(reason)
-
-
-@contextmanager
-def _install_lock() -> Iterator[None]:
-    """One `npm ci` at a time on this checkout, across xdist workers and tox envs."""
-    key = hashlib.sha256(str(CLIENT).encode()).hexdigest()[:16]
-    with open(Path(tempfile.gettempdir()) / f"todo-api-ts-client-{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def install() -> None:
-    """`npm ci` from the committed lockfile, unless node_modules already matches it."""
-    installed = CLIENT / "node_modules" / ".package-lock.json"
-    lockfile = CLIENT / "package-lock.json"
-    with _install_lock():
-        if installed.exists() and installed.stat().st_mtime >= lockfile.stat().st_mtime:
-            return
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=CLIENT,
-            check=True,
-            timeout=NPM_CI_TIMEOUT_SECONDS,
-        )
+    npm.install(CLIENT)
 
 
 def run(command: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, cwd=CLIENT, capture_output=True, text=True, timeout=timeout, check=False)
+    return npm.run(CLIENT, command, timeout)
 
 
 def generate_command(spec: Path, output: Path) -> list[str]:

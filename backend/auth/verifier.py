@@ -211,6 +211,9 @@ def build_verifier(settings: Settings, metrics: Recorder = NOOP) -> TokenVerifie
         "cache_seconds": settings.jwks_cache_seconds,
         "metrics": metrics,
     }
+    if settings.better_auth_secret is not None:  # AuthMode.SECRET: the secret decides the mode
+        secret = settings.better_auth_secret.get_secret_value().encode()
+        return StaticKeyVerifier(secret, algorithms=["HS256"], **common)
     if settings.auth_mode is AuthMode.JWKS:
         store = JwksKeyStore(
             settings.jwks_url,
@@ -221,10 +224,6 @@ def build_verifier(settings: Settings, metrics: Recorder = NOOP) -> TokenVerifie
             metrics=metrics,
         )
         return JwksVerifier(store, algorithms=list(settings.jwt_algorithms), **common)
-    if settings.auth_mode is AuthMode.SECRET:
-        assert settings.better_auth_secret is not None
-        secret = settings.better_auth_secret.get_secret_value().encode()
-        return StaticKeyVerifier(secret, algorithms=["HS256"], **common)
     from backend.auth.dev_keys import load_or_create_dev_key
 
     # pragma: no mutate start (log text, not behaviour)

@@ -75,8 +75,7 @@ _DIALECT = PGDialect_psycopg()  # type: ignore[no-untyped-call]
 def _compile(statement: ClauseElement) -> str:
     """psycopg's SQL text for a Core statement; every value is a bound parameter the caller supplies."""
     compiled = statement.compile(dialect=_DIALECT)
-    assert isinstance(compiled, SQLCompiler)
-    if not all(bind.required for bind in compiled.binds.values()):
+    if not isinstance(compiled, SQLCompiler) or not all(bind.required for bind in compiled.binds.values()):
         raise RuntimeError(f"statement carries a bound value the caller would not supply: {compiled}")
     return str(compiled)
 
@@ -269,9 +268,8 @@ async def get_task(pool: RequestPool, user_id: str, task_id: int) -> TaskRow | N
 
 
 async def create_task(pool: RequestPool, user_id: str, data: TaskWrite) -> TaskRow:
-    row = await _one(pool, _CREATE, {"owner": user_id, "new_title": data.title, "new_description": data.description})
-    assert row is not None
-    return row
+    rows = await pool.fetch(_CREATE, {"owner": user_id, "new_title": data.title, "new_description": data.description})
+    return rows[0]  # INSERT ... RETURNING: always one row
 
 
 @dataclass(frozen=True)

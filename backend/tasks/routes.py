@@ -163,6 +163,10 @@ def _changed(outcome: repository.Changed) -> TaskRow:
     "",
     operation_id="list_tasks",
     summary="List the user's tasks",
+    description=(
+        "The caller's tasks one page at a time, filtered by `status` and ordered by `sort` (ties broken by id). "
+        'A `Link: <...>; rel="next"` header carries the next page\'s opaque cursor; the last page has none.'
+    ),
     response_model=list[TaskRead],
     responses={
         200: {
@@ -197,6 +201,10 @@ async def list_tasks(
     "",
     operation_id="create_task",
     summary="Create a task",
+    description=(
+        "A new task owned by `user_id`, answered with its `Location` and `ETag`. With an `Idempotency-Key`, a retry "
+        "with the same body replays the first answer; the same key with another body is a 422."
+    ),
     status_code=201,
     response_model=TaskRead,
     responses={
@@ -236,6 +244,7 @@ async def create_task(
     name="get_task",
     operation_id="get_task",
     summary="Read one task",
+    description="One of the caller's tasks. Another user's task id answers 404, exactly like a missing one.",
     response_model=TaskRead,
     openapi_extra=IF_NONE_MATCH.documented(),
     responses={
@@ -258,6 +267,10 @@ async def get_task(user: CurrentUser, task_id: TaskId, db: PoolDep, request: Req
     "/{task_id}",
     operation_id="replace_task",
     summary="Replace a task's editable fields",
+    description=(
+        "Sets `title` and `description` (an omitted description becomes null). With `If-Match`, only while the task "
+        "is still that version (else 412); a deployment may require `If-Match` (else 428)."
+    ),
     response_model=TaskRead,
     openapi_extra=IF_MATCH.documented(),
     responses={200: {"headers": _ETAG}, **problem_responses(*_AUTH_ERRORS, 404, 412, 413, 415, 422, 428)},
@@ -273,6 +286,10 @@ async def replace_task(
     "/{task_id}",
     operation_id="delete_task",
     summary="Delete a task",
+    description=(
+        "Deletes the task for good. With `If-Match`, only while the task is still that version (else 412); a "
+        "deployment may require `If-Match` (else 428)."
+    ),
     status_code=204,
     response_class=Response,
     responses=problem_responses(*_AUTH_ERRORS, 404, 412, 422, 428),
@@ -290,6 +307,10 @@ async def delete_task(
     "/{task_id}/complete",
     operation_id="complete_task",
     summary='Toggle completion, or set it with {"completed": bool}',
+    description=(
+        'Without a body, flips `completed`; with `{"completed": true|false}`, sets it, which is safe to retry. '
+        "`completed_at` follows. `If-Match` works as on PUT."
+    ),
     response_model=TaskRead,
     openapi_extra=IF_MATCH.documented(),
     responses={200: {"headers": _ETAG}, **problem_responses(*_AUTH_ERRORS, 404, 412, 413, 415, 422, 428)},

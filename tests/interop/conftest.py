@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 
@@ -15,9 +14,10 @@ from sqlalchemy.engine import make_url
 from backend.app import create_app
 from backend.db.engine import build_engine
 from harness import better_auth
-from harness.better_auth_server import BetterAuthServer, install, node_database_url, node_missing_reason
+from harness.better_auth_server import BetterAuthServer, install, node_database_url
 from harness.database import janitor_for, server_url
 from harness.inprocess import make_settings
+from harness.npm import require_node
 from harness.users import ApiUser
 
 # Short, so the rotation test can wait it out; production keeps the 30 s default.
@@ -26,11 +26,7 @@ REFETCH_COOLDOWN_SECONDS = 1.0
 
 @pytest.fixture(scope="session")
 def node_project() -> None:
-    reason = node_missing_reason()
-    if reason and os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI must run them, not skip them)")
-    if reason:
-        pytest.skip(reason)
+    require_node()
     install()
 
 

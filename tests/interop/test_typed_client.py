@@ -20,7 +20,8 @@ from backend.app import create_app
 from harness import better_auth
 from harness.better_auth_server import BetterAuthServer
 from harness.net import LiveServer
-from harness.typescript_client import CLIENT, SPEC, TSC_TIMEOUT_SECONDS, install, require_node
+from harness.npm import require_node
+from harness.typescript_client import CLIENT, SPEC, TSC_TIMEOUT_SECONDS, install
 from harness.users import ApiUser
 
 DRIVE_TIMEOUT_SECONDS = 60

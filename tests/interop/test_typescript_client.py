@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from harness.npm import pins, require_node, unpinned
 from harness.typescript_client import (
     CLIENT,
     PINNED,
@@ -17,7 +18,6 @@ from harness.typescript_client import (
     TSC_TIMEOUT_SECONDS,
     generate,
     install,
-    require_node,
     run,
     schema_drift,
 )
@@ -31,12 +31,8 @@ def node_client() -> None:
 
 @pytest.mark.req("API-TS-CLIENT")
 def test_the_client_pins_openapi_typescript_openapi_fetch_and_typescript_exactly():
-    manifest = json.loads((CLIENT / "package.json").read_text())
-    declared = {**manifest["dependencies"], **manifest["devDependencies"]}
-    locked = json.loads((CLIENT / "package-lock.json").read_text())["packages"]
-    for name, version in declared.items():
-        assert version[:1].isdigit(), f"{name} is pinned to a range ({version}), not an exact version"
-        assert locked[f"node_modules/{name}"]["version"] == version, f"package-lock.json disagrees on {name}"
+    assert unpinned(CLIENT) == []
+    declared = pins(CLIENT)
     assert set(PINNED) <= declared.keys()
     assert declared["typescript"].startswith("5."), "openapi-typescript 7 supports TypeScript 5 (peerDependencies)"
 

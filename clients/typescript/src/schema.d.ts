@@ -11,10 +11,16 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List the user's tasks */
+        /**
+         * List the user's tasks
+         * @description The caller's tasks one page at a time, filtered by `status` and ordered by `sort` (ties broken by id). A `Link: <...>; rel="next"` header carries the next page's opaque cursor; the last page has none.
+         */
         get: operations["list_tasks"];
         put?: never;
-        /** Create a task */
+        /**
+         * Create a task
+         * @description A new task owned by `user_id`, answered with its `Location` and `ETag`. With an `Idempotency-Key`, a retry with the same body replays the first answer; the same key with another body is a 422.
+         */
         post: operations["create_task"];
         delete?: never;
         options?: never;
@@ -29,12 +35,21 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Read one task */
+        /**
+         * Read one task
+         * @description One of the caller's tasks. Another user's task id answers 404, exactly like a missing one.
+         */
         get: operations["get_task"];
-        /** Replace a task's editable fields */
+        /**
+         * Replace a task's editable fields
+         * @description Sets `title` and `description` (an omitted description becomes null). With `If-Match`, only while the task is still that version (else 412); a deployment may require `If-Match` (else 428).
+         */
         put: operations["replace_task"];
         post?: never;
-        /** Delete a task */
+        /**
+         * Delete a task
+         * @description Deletes the task for good. With `If-Match`, only while the task is still that version (else 412); a deployment may require `If-Match` (else 428).
+         */
         delete: operations["delete_task"];
         options?: never;
         head?: never;
@@ -54,7 +69,10 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        /** Toggle completion, or set it with {"completed": bool} */
+        /**
+         * Toggle completion, or set it with {"completed": bool}
+         * @description Without a body, flips `completed`; with `{"completed": true|false}`, sets it, which is safe to retry. `completed_at` follows. `If-Match` works as on PUT.
+         */
         patch: operations["complete_task"];
         trace?: never;
     };
@@ -65,8 +83,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Liveness: no database, no auth */
-        get: operations["healthz_healthz_get"];
+        /**
+         * Liveness: no database, no auth
+         * @description 200 while the process runs. It touches neither the database nor the token verifier.
+         */
+        get: operations["healthz"];
         put?: never;
         post?: never;
         delete?: never;
@@ -82,8 +103,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness: the database answers */
-        get: operations["readyz_readyz_get"];
+        /**
+         * Readiness: the database answers
+         * @description 200 when the database answers a query; 503 with `Retry-After` while it does not.
+         */
+        get: operations["readyz"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1412,7 +1436,7 @@ export interface operations {
             };
         };
     };
-    healthz_healthz_get: {
+    healthz: {
         parameters: {
             query?: never;
             header?: never;
@@ -1439,7 +1463,7 @@ export interface operations {
             };
         };
     };
-    readyz_readyz_get: {
+    readyz: {
         parameters: {
             query?: never;
             header?: never;
