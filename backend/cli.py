@@ -89,7 +89,12 @@ def _forget(directory: str) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from backend.logs import configure_logging
+
     settings = load_settings()
+    # This process starts the embedded PostgreSQL and the metrics listener before uvicorn configures its loggers:
+    # what they log or warn is written in TODO_LOG_FORMAT too.
+    configure_logging(settings.log_level, settings.log_format)
     if settings.auth_mode is AuthMode.DEV and not _is_loopback(args.host):
         raise ConfigError(
             f"dev mode only binds to loopback (got --host {args.host}); set BETTER_AUTH_URL or BETTER_AUTH_SECRET"

@@ -260,7 +260,8 @@ def build_formatter(log_format: str = "text") -> logging.Formatter:
 
 def configure_logging(level: str, log_format: str, access_flush_seconds: float = 0.0) -> None:
     """The `backend` loggers write to stderr through one handler that stamps the request id and holds access lines
-    for up to `access_flush_seconds` (LineHandler)."""
+    for up to `access_flush_seconds` (LineHandler). Python warnings (a library's `warnings.warn`) go through it too,
+    so in JSON mode they are records like any other, not raw lines a log pipeline cannot parse."""
     # Neither format prints a thread, a process or a process name, so no record collects them (the logging HOWTO's
     # "Optimization"): a third of the cost of every access line (specs/performance.md).
     global _access_template
@@ -276,6 +277,10 @@ def configure_logging(level: str, log_format: str, access_flush_seconds: float =
     for old in replaced:  # writes what it still holds, stops its timer
         old.close()
     logger.setLevel(level.upper())
+    logging.captureWarnings(True)
+    warnings_logger = logging.getLogger("py.warnings")
+    warnings_logger.handlers[:] = [handler]
+    warnings_logger.propagate = False
 
 
 def uvicorn_log_config(level: str, log_format: str) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, suppress
 from socketserver import ThreadingMixIn
 from typing import Any, Protocol
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer, make_server
 from wsgiref.types import StartResponse, WSGIEnvironment
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, make_wsgi_app
@@ -211,9 +211,38 @@ async def sample_pool(pool: StatsSource, recorder: Recorder, interval: float = P
         await asyncio.sleep(interval)
 
 
+class _BannerlessServerHandler(ServerHandler):
+    server_software = ""  # wsgiref would send `Server: WSGIServer/0.2 CPython/3.x`: no version for a scanner
+
+
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass  # one line per scrape would drown the service's own log
+
+    def send_header(self, keyword: str, value: str) -> None:
+        # http.server's own answers (400, 414) name the server too; the listener, like the API, names nothing.
+        if keyword.lower() != "server":
+            super().send_header(keyword, value)
+
+    def handle(self) -> None:
+        # WSGIRequestHandler.handle (CPython 3.11-3.13), with a ServerHandler that sends no Server header: wsgiref
+        # offers no hook for its banner.
+        self.raw_requestline = self.rfile.readline(65537)
+        if len(self.raw_requestline) > 65536:
+            self.requestline = self.request_version = self.command = ""
+            self.send_error(414)
+            return
+        if not self.parse_request():
+            return
+        handler = _BannerlessServerHandler(
+            self.rfile,
+            self.wfile,  # type: ignore[arg-type]  # typeshed: BufferedIOBase, where ServerHandler wants IO[bytes]
+            self.get_stderr(),
+            self.get_environ(),
+            multithread=False,
+        )
+        handler.request_handler = self  # type: ignore[attr-defined]  # as wsgiref does: close() logs through it
+        handler.run(self.server.get_app())  # type: ignore[attr-defined]
 
 
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):

@@ -1,8 +1,10 @@
-"""Unit-test fixtures: a clean configuration environment, a private JWKS issuer and a controllable clock."""
+"""Unit-test fixtures: a clean configuration environment, logging left as each test found it, a private JWKS issuer
+and a controllable clock."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -26,6 +28,18 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> pytest.MonkeyPatch:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)  # a stray default data directory lands in tmp, never in the repository
     return monkeypatch
+
+
+@pytest.fixture(autouse=True)
+def restored_logging() -> Iterator[None]:
+    """`serve` and create_app configure logging for the whole process: their handlers write to the stderr of the
+    test that made them, which pytest closes after it. Each test gets back the handlers it started with."""
+    loggers = [logging.getLogger(name) for name in ("backend", "py.warnings")]
+    saved = [(logger, logger.handlers[:], logger.level, logger.propagate) for logger in loggers]
+    yield
+    logging.captureWarnings(False)
+    for logger, handlers, level, propagate in saved:
+        logger.handlers[:], logger.level, logger.propagate = handlers, level, propagate
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import logging
 import logging.config
 import sys
 import unicodedata
+import warnings
 
 import pytest
 from hypothesis import given
@@ -192,3 +193,27 @@ def test_an_access_record_made_from_the_template_holds_what_make_record_would_gi
         (made["created"] - expected["created"]) * 1000, abs=1e-3
     )
     assert (made["thread"], made["process"], made["processName"]) == (None, None, None)
+
+
+@pytest.mark.req("OPS-LOG-FORMAT")
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_library_warning_is_written_as_a_record_in_the_configured_format(log_format, capsys):
+    saved = logging.getLogger("backend").handlers[:], logging.getLogger("py.warnings").handlers[:]
+    try:
+        logs.configure_logging("INFO", log_format)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.warn("XDG_RUNTIME_DIR is not set\nfalling back", RuntimeWarning, stacklevel=1)
+        logging.getLogger("backend").handlers[0].flush()
+    finally:
+        logging.captureWarnings(False)
+        logging.getLogger("backend").handlers[:], logging.getLogger("py.warnings").handlers[:] = saved
+
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1, lines
+    if log_format == "json":
+        fields = json.loads(lines[0])
+        assert (fields["logger"], fields["level"]) == ("py.warnings", "WARNING")
+        assert "RuntimeWarning: XDG_RUNTIME_DIR is not set\\x0afalling back" in fields["message"]
+    else:
+        assert " WARNING py.warnings request_id=- " in lines[0]

@@ -5,6 +5,7 @@ listener, and the no-op recorder."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import subprocess
 import sys
 import textwrap
@@ -188,3 +189,28 @@ def test_the_no_op_recorder_records_nothing_and_has_no_registry():
     recorder.database_unavailable()
     recorder.pool_stats({"pool_size": 1})
     assert isinstance(metrics.build_recorder(9100), metrics.PrometheusRecorder)
+
+
+@pytest.mark.req("OPS-NO-SERVER-BANNER")
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", 200),
+        (b"GET /elsewhere HTTP/1.1\r\nHost: x\r\n\r\n", 404),
+        (b"GET /metrics HTTP/1.1\r\n" + b"X: y\r\n" * 101 + b"\r\n", 431),  # http.server's own error page
+        (b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n", 414),
+    ],
+)
+def test_the_metrics_listener_sends_no_server_banner(request_bytes, status):
+    recorder = metrics.PrometheusRecorder()
+    listener = metrics.MetricsListener("127.0.0.1", 0, recorder.registry)  # type: ignore[arg-type]
+    try:
+        with socket.create_connection(("127.0.0.1", listener.port), timeout=5) as connection:
+            connection.sendall(request_bytes)
+            answer = b"".join(iter(lambda: connection.recv(65536), b""))
+    finally:
+        listener.close()
+    head = answer.split(b"\r\n\r\n", 1)[0].decode("latin-1").lower().splitlines()
+    assert head[0].split()[1] == str(status), head
+    assert any(line.startswith("date:") for line in head[1:]), head
+    assert not any(line.startswith("server:") for line in head[1:]), head
