@@ -31,15 +31,19 @@ def _new_request_id() -> str:
 
 
 _NOSNIFF = (b"x-content-type-options", b"nosniff")
+# No page may frame an answer (OWASP REST Security Cheat Sheet): CSP's frame-ancestors, and X-Frame-Options for
+# browsers that predate it. frame-ancestors alone restricts nothing else, so the docs page keeps its scripts.
+_NO_FRAMING = (b"content-security-policy", b"frame-ancestors 'none'")
+_NO_FRAMING_LEGACY = (b"x-frame-options", b"DENY")
 _PRIVATE = (b"cache-control", b"private, no-cache")
 _NO_STORE = (b"cache-control", b"no-store")
-_SET_HERE = frozenset({_REQUEST_ID, _NOSNIFF[0], _PRIVATE[0]})
+_SET_HERE = frozenset({_REQUEST_ID, _NOSNIFF[0], _NO_FRAMING[0], _NO_FRAMING_LEGACY[0], _PRIVATE[0]})
 
 
 def _stamp(message: Message, request_id: str, path: str) -> None:
-    """Sets X-Request-ID and how the response may be cached (specs/caching.md): a user's own data may be kept by that
-    user's client only, and revalidated with its ETag before each use; everything else (errors, refusals, health,
-    docs) is never stored.
+    """Sets X-Request-ID, nosniff, no framing, and how the response may be cached (specs/caching.md): a user's own
+    data may be kept by that user's client only, and revalidated with its ETag before each use; everything else
+    (errors, refusals, health, docs) is never stored.
 
     One pass over the raw headers, with MutableHeaders' outcome (one value for each header set here, an existing
     Vary extended) at a third of its cost on every response (specs/performance.md)."""
@@ -53,7 +57,7 @@ def _stamp(message: Message, request_id: str, path: str) -> None:
             vary.append(value)  # combined into one, then extended (as MutableHeaders.add_vary_header)
             continue
         headers.append((name, value))
-    headers += [(_REQUEST_ID, request_id.encode("latin-1")), _NOSNIFF]
+    headers += [(_REQUEST_ID, request_id.encode("latin-1")), _NOSNIFF, _NO_FRAMING, _NO_FRAMING_LEGACY]
     if private:
         headers += [_PRIVATE, (b"vary", b", ".join([*vary, b"Authorization"]))]
     else:

@@ -43,23 +43,9 @@ with-security-parameters = {security}
 
 {exceptions}
 """
-# The opaque cursor: any string up to 1024 characters fits its schema, but only one the API issued (in a Link
-# header) names a position, so a generated "valid" cursor is a 422 (specs/fuzzing.md).
-# A precondition that does not hold: any tag fits If-Match's schema, but only the task's current one lets the change
-# through, so a generated one is a 412; a generated Idempotency-Key may have been used with another body: a 422.
-OWNER_EXCEPTIONS = """\
-[[operations]]
-include-operation-id = "list_tasks"
-checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "422"]
-
-[[operations]]
-include-operation-id = "create_task"
-checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "409", "422"]
-
-[[operations]]
-include-operation-id = ["replace_task", "complete_task", "delete_task"]
-checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "412"]
-"""
+# The argued exceptions (specs/fuzzing.md), committed where schemathesis itself looks for them: a reviewer who runs
+# it from the repository root gets exactly these.
+OWNER_EXCEPTIONS = ROOT / "schemathesis.toml"
 
 
 def _st(config: str, url: str, name: str, args: list[str], hooks: bool, workdir: Path) -> int:
@@ -88,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         owner, other = new_user_id("fuzz"), new_user_id("fuzz-other")
         token = mint_dev_token(data_dir, owner)
         workdir = Path(data_dir)
-        owner_config = CONFIG.format(security="true", user_id=owner, exceptions=OWNER_EXCEPTIONS)
+        owner_config = CONFIG.format(security="true", user_id=owner, exceptions=OWNER_EXCEPTIONS.read_text())
         bearer = ["-H", f"Authorization: Bearer {token}"]
         owner_args = [*bearer, "--checks", "all", "--mode", "all", *common]
         codes["owner"] = _st(owner_config, url, "owner", owner_args, False, workdir)

@@ -2,6 +2,8 @@
 
 - ETag (RFC 9110 §8.8.3): a task's representation changes exactly when its `version` does, so `"<version>"` is a
   strong validator. If-Match compares strongly (a weak tag never matches); If-None-Match weakly.
+- A page of the list is validated by a digest of what the client would keep: its body and its next-page link (the
+  same rows can gain or lose a next page). That tag is weak: it names the content, not a stored version.
 - Idempotency-Key (IETF httpapi idempotency-key draft): 1 to 255 printable ASCII characters, scoped to the user.
 """
 
@@ -20,6 +22,26 @@ IDEMPOTENCY_KEY_PATTERN = r"^[\x20-\x7e]+$"
 
 def etag(version: int) -> str:
     return f'"{version}"'
+
+
+def page_tag(body: bytes, next_link: str | None) -> str:
+    """The opaque part of a page's weak ETag (`W/"<page_tag>"`)."""
+    digest = hashlib.blake2b(body, digest_size=16)
+    digest.update(b"\nlink:" + (next_link or "").encode())
+    return digest.hexdigest()
+
+
+def none_match(if_none_match: str | None, opaque_tag: str) -> bool:
+    """If-None-Match's weak comparison (RFC 9110 §13.1.2): True when the header is `*` or names `opaque_tag`, weak or
+    strong. Malformed members simply never match."""
+    if if_none_match is None:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    return any(
+        (match := _ENTITY_TAG.fullmatch(part)) is not None and match.group(2) == opaque_tag
+        for part in if_none_match.split(",")
+    )
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,14 @@ from backend.routing import BoundRoute
 from backend.settings import Settings
 from backend.tasks import repository
 from backend.tasks.pagination import MAX_ID, Cursor, SortOrder, StatusFilter, decode_cursor
-from backend.tasks.preconditions import IDEMPOTENCY_KEY_PATTERN, etag, parse_condition, request_hash
+from backend.tasks.preconditions import (
+    IDEMPOTENCY_KEY_PATTERN,
+    etag,
+    none_match,
+    page_tag,
+    parse_condition,
+    request_hash,
+)
 from backend.tasks.repository import TaskRow
 from backend.tasks.schemas import CompletionUpdate, TaskRead, TaskWrite
 
@@ -83,6 +90,9 @@ IF_MATCH = ConditionHeader(
     "If-Match", "Change only if the task's ETag is one of these (or `*`); otherwise 412 and nothing changes."
 )
 IF_NONE_MATCH = ConditionHeader("If-None-Match", "304 with no body when the task's ETag is one of these.")
+IF_NONE_MATCH_PAGE = ConditionHeader(
+    "If-None-Match", "304 with no body when the page's ETag is one of these: nothing on it, nor its next link, changed."
+)
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -99,6 +109,12 @@ IdempotencyKey = Annotated[
     WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 255, "pattern": IDEMPOTENCY_KEY_PATTERN}),
 ]
 _ETAG = {"ETag": {"description": "The task's strong entity tag (its version).", "schema": {"type": "string"}}}
+_PAGE_ETAG = {
+    "ETag": {
+        "description": "The page's weak entity tag: it changes when a task on the page, or its next link, changes.",
+        "schema": {"type": "string"},
+    }
+}
 
 _AUTH_ERRORS = (401, 403, 503, 500)
 
@@ -125,10 +141,10 @@ class _JsonResponse(Response):
 
     media_type = "application/json"
 
-    def __init__(self, content: Any, status_code: int = 200, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+    def __init__(self, body: bytes, status_code: int = 200, headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
         self.status_code = status_code
         self.background = None
-        self.body = to_json(content)
+        self.body = body
         self.raw_headers = [*headers, (b"content-length", b"%d" % len(self.body)), _JSON_TYPE]
 
 
@@ -138,7 +154,8 @@ def _header(name: bytes, value: str) -> tuple[bytes, bytes]:
 
 def _task(row: TaskRow, status_code: int = 200, *headers: tuple[bytes, bytes]) -> Response:
     """One task's representation: its ETag from the version the statement returned (not part of the body)."""
-    return _JsonResponse(row, status_code, (_header(b"etag", etag(row.pop("version"))), *headers))
+    tag = _header(b"etag", etag(row.pop("version")))  # popped before the row is serialised
+    return _JsonResponse(to_json(row), status_code, (tag, *headers))
 
 
 def _expected(if_match: str | None, settings: Settings) -> list[int] | None:
@@ -165,14 +182,20 @@ def _changed(outcome: repository.Changed) -> TaskRow:
     summary="List the user's tasks",
     description=(
         "The caller's tasks one page at a time, filtered by `status` and ordered by `sort` (ties broken by id). "
-        'A `Link: <...>; rel="next"` header carries the next page\'s opaque cursor; the last page has none.'
+        'A `Link: <...>; rel="next"` header carries the next page\'s opaque cursor; the last page has none. '
+        "A weak `ETag` validates the page: sent back in `If-None-Match`, it gets a 304 while nothing on it changed."
     ),
     response_model=list[TaskRead],
+    openapi_extra=IF_NONE_MATCH_PAGE.documented(),
     responses={
         200: {
             "description": 'One page of tasks. A `Link: <...>; rel="next"` header announces the next page.',
-            "headers": {"Link": {"description": "RFC 8288 link to the next page.", "schema": {"type": "string"}}},
+            "headers": {
+                "Link": {"description": "RFC 8288 link to the next page.", "schema": {"type": "string"}},
+                **_PAGE_ETAG,
+            },
         },
+        304: {"description": "Not Modified: `If-None-Match` names the page's current ETag.", "headers": _PAGE_ETAG},
         **problem_responses(*_AUTH_ERRORS, 422),
     },
 )
@@ -189,12 +212,18 @@ async def list_tasks(
 ) -> Response:
     after = decode_cursor(cursor, sort) if cursor else None
     rows = await repository.list_tasks(db, user.user_id, status=status, sort=sort, limit=limit, after=after)
-    if len(rows) <= limit:
-        return _JsonResponse(rows)
-    last = rows[limit - 1]
-    next_cursor = Cursor(sort=sort, value=last[sort.column], id=last["id"]).encode()
-    link = _header(b"link", f'<{request.url.include_query_params(cursor=next_cursor)}>; rel="next"')
-    return _JsonResponse(rows[:limit], 200, (link,))
+    link = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = Cursor(sort=sort, value=last[sort.column], id=last["id"]).encode()
+        link = f'<{request.url.include_query_params(cursor=next_cursor)}>; rel="next"'
+    body = to_json(rows[:limit])
+    tag = page_tag(body, link)
+    if none_match(IF_NONE_MATCH_PAGE.value(request), tag):
+        # The client's copy already has the link: a 304 carries the validator alone (RFC 9110 §15.4.5).
+        return Response(status_code=304, headers={"ETag": f'W/"{tag}"'})
+    headers = (_header(b"etag", f'W/"{tag}"'),) + ((_header(b"link", link),) if link else ())
+    return _JsonResponse(body, 200, headers)
 
 
 @router.post(

@@ -1,6 +1,6 @@
 """How responses may be cached (RFC 9111; specs/caching.md): a user's own data `private, no-cache` with
 `Vary: Authorization`, so only that user's client keeps it and revalidates it with the ETag; errors and refusals
-`no-store`; and `X-Content-Type-Options: nosniff` on every response."""
+`no-store`; and `X-Content-Type-Options: nosniff` and a ban on framing on every response."""
 
 from __future__ import annotations
 
@@ -54,11 +54,12 @@ def test_a_users_own_data_is_private_revalidated_and_varies_by_authorization(cli
 
 
 @pytest.mark.req("API-CACHE-HEADERS")
-def test_a_304_keeps_the_private_policy(client, alice):
+@pytest.mark.parametrize("of", ["task", "page"])
+def test_a_304_keeps_the_private_policy(client, alice, of):
     created = client.post(alice.tasks_url(), json={"title": "x"}, headers=alice.headers)
-    response = client.get(
-        created.headers["location"], headers={**alice.headers, "If-None-Match": created.headers["etag"]}
-    )
+    answer = created if of == "task" else client.get(alice.tasks_url(), headers=alice.headers)
+    url = created.headers["location"] if of == "task" else alice.tasks_url()
+    response = client.get(url, headers={**alice.headers, "If-None-Match": answer.headers["etag"]})
     assert response.status_code == 304
     assert response.headers["cache-control"] == PRIVATE
     assert "authorization" in _vary(response)
@@ -81,3 +82,16 @@ def test_public_routes_are_not_stored_and_not_sniffed(client, path):
     assert response.status_code == 200
     assert response.headers["cache-control"] == "no-store"
     assert response.headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.req("API-NO-FRAMING")
+@pytest.mark.parametrize(
+    "call",
+    [*SERVED.values(), *REFUSED.values(), *(lambda c, u, t, path=path: c.get(path) for path in PUBLIC)],
+    ids=[*SERVED.keys(), *REFUSED.keys(), *PUBLIC],
+)
+def test_no_response_may_be_framed(client, alice, call):
+    task = create_task(client, alice)
+    response = call(client, alice, task["id"])
+    assert response.headers.get_list("content-security-policy") == ["frame-ancestors 'none'"]
+    assert response.headers.get_list("x-frame-options") == ["DENY"]

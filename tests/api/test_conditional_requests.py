@@ -187,3 +187,57 @@ def test_a_missing_task_without_if_match_is_a_428_where_it_is_required(strict_cl
     # 428 comes before 404: the request is incomplete whether or not the task exists (specs/taxonomy.md).
     response = _replace(strict_client, alice, 2**40, {})
     assert_problem(response, 428, "precondition-required")
+
+
+def _page(client: httpx.Client, user: ApiUser, headers: dict[str, str] | None = None, **query: str) -> httpx.Response:
+    return client.get(user.tasks_url(), params=query, headers={**user.headers, **(headers or {})})
+
+
+@pytest.mark.req("API-LIST-ETAG")
+def test_a_page_carries_a_weak_etag_that_stays_while_nothing_on_it_changes(client, alice):
+    _created(client, alice)
+    first, again = _page(client, alice), _page(client, alice)
+    assert first.headers["etag"].startswith('W/"')
+    assert again.headers["etag"] == first.headers["etag"]
+
+
+@pytest.mark.req("API-LIST-ETAG")
+@pytest.mark.parametrize("header", ["{current}", "{strong}", '"0", {current}', "*"])
+def test_a_page_naming_its_current_etag_is_a_304_without_a_body(client, alice, header):
+    _created(client, alice)
+    tag = _page(client, alice).headers["etag"]
+
+    response = _page(client, alice, {"If-None-Match": header.format(current=tag, strong=tag.removeprefix("W/"))})
+
+    assert response.status_code == 304
+    assert response.headers["etag"] == tag
+    assert response.content == b""
+
+
+@pytest.mark.req("API-LIST-ETAG")
+@CHANGES
+def test_a_change_to_a_task_on_the_page_moves_its_etag_on(client, alice, change):
+    task, _ = _created(client, alice)
+    before = _page(client, alice)
+    assert change(client, alice, task["id"], {}).is_success
+
+    after = _page(client, alice, {"If-None-Match": before.headers["etag"]})
+
+    assert after.status_code == 200
+    assert after.headers["etag"] != before.headers["etag"]
+    assert after.json() != before.json()
+
+
+@pytest.mark.req("API-LIST-ETAG")
+def test_a_page_that_gains_a_next_link_moves_its_etag_on_though_its_rows_are_the_same(client, alice):
+    _created(client, alice)
+    before = _page(client, alice, sort="created_at", limit="1")
+    assert "link" not in before.headers
+    _created(client, alice)  # sorts after the first: page one keeps its row and gains a next page
+
+    after = _page(client, alice, {"If-None-Match": before.headers["etag"]}, sort="created_at", limit="1")
+
+    assert after.status_code == 200
+    assert after.json() == before.json()
+    assert 'rel="next"' in after.headers["link"]
+    assert after.headers["etag"] != before.headers["etag"]

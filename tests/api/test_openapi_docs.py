@@ -16,7 +16,7 @@ from harness.verdicts import could_not_run
 _COMMON = {"401", "403", "422", "500", "503"}
 # Every status each operation can answer (besides 405, which is about the path, not the operation).
 EXPECTED_RESPONSES = {
-    ("/api/{user_id}/tasks", "get"): {"200", *_COMMON},
+    ("/api/{user_id}/tasks", "get"): {"200", "304", *_COMMON},
     ("/api/{user_id}/tasks", "post"): {"201", "409", "413", "415", *_COMMON},
     ("/api/{user_id}/tasks/{task_id}", "get"): {"200", "304", "404", *_COMMON},
     ("/api/{user_id}/tasks/{task_id}", "put"): {"200", "404", "412", "413", "415", "428", *_COMMON},

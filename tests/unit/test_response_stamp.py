@@ -12,7 +12,16 @@ from starlette.types import Message
 from backend.middleware import _stamp
 
 NAMES = st.sampled_from(
-    [b"content-type", b"etag", b"vary", b"cache-control", b"x-request-id", b"x-content-type-options"]
+    [
+        b"content-type",
+        b"etag",
+        b"vary",
+        b"cache-control",
+        b"x-request-id",
+        b"x-content-type-options",
+        b"content-security-policy",
+        b"x-frame-options",
+    ]
 )
 HEADERS = st.lists(st.tuples(NAMES, st.sampled_from([b"Origin", b"a", b"Accept-Encoding"])), max_size=6)
 
@@ -21,6 +30,8 @@ def _as_mutable_headers_would(message: Message, request_id: str, path: str) -> N
     headers = MutableHeaders(scope=message)
     headers["x-request-id"] = request_id
     headers["x-content-type-options"] = "nosniff"
+    headers["content-security-policy"] = "frame-ancestors 'none'"
+    headers["x-frame-options"] = "DENY"
     if message["status"] < 400 and path.startswith("/api/"):
         headers["cache-control"] = "private, no-cache"
         headers.add_vary_header("Authorization")
@@ -28,7 +39,7 @@ def _as_mutable_headers_would(message: Message, request_id: str, path: str) -> N
         headers["cache-control"] = "no-store"
 
 
-@pytest.mark.req("API-CACHE-HEADERS", "ERR-REQUEST-ID")
+@pytest.mark.req("API-CACHE-HEADERS", "API-NO-FRAMING", "ERR-REQUEST-ID")
 @given(
     headers=HEADERS,
     status=st.sampled_from([200, 201, 304, 401, 404, 500]),

@@ -13,7 +13,7 @@ export interface paths {
         };
         /**
          * List the user's tasks
-         * @description The caller's tasks one page at a time, filtered by `status` and ordered by `sort` (ties broken by id). A `Link: <...>; rel="next"` header carries the next page's opaque cursor; the last page has none.
+         * @description The caller's tasks one page at a time, filtered by `status` and ordered by `sort` (ties broken by id). A `Link: <...>; rel="next"` header carries the next page's opaque cursor; the last page has none. A weak `ETag` validates the page: sent back in `If-None-Match`, it gets a 304 while nothing on it changed.
          */
         get: operations["list_tasks"];
         put?: never;
@@ -280,7 +280,10 @@ export interface operations {
                 /** @description From the previous page's Link. */
                 cursor?: string | null;
             };
-            header?: never;
+            header?: {
+                /** @description 304 with no body when the page's ETag is one of these: nothing on it, nor its next link, changed. */
+                "If-None-Match"?: string;
+            };
             path: {
                 /** @description The user id; must equal the token's `sub`. */
                 user_id: string;
@@ -292,6 +295,8 @@ export interface operations {
             /** @description One page of tasks. A `Link: <...>; rel="next"` header announces the next page. */
             200: {
                 headers: {
+                    /** @description The page's weak entity tag: it changes when a task on the page, or its next link, changes. */
+                    ETag?: string;
                     /** @description RFC 8288 link to the next page. */
                     Link?: string;
                     [name: string]: unknown;
@@ -299,6 +304,15 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["TaskRead"][];
                 };
+            };
+            /** @description Not Modified: `If-None-Match` names the page's current ETag. */
+            304: {
+                headers: {
+                    /** @description The page's weak entity tag: it changes when a task on the page, or its next link, changes. */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Missing, malformed, expired or otherwise invalid bearer token. */
             401: {
