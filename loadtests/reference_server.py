@@ -10,7 +10,8 @@ AsyncConnectionPool shaped like the app's, and answers the app's JSON bytes and 
 
 - GET /healthz
 - GET /api/{user_id}/tasks/{task_id}
-- GET /api/{user_id}/tasks (the first page of 50, newest first: the bench's lists hold 20, so it never pages)
+- GET /api/{user_id}/tasks (the first page of 50, newest first, with its weak ETag: the bench's lists hold 20, so it
+  never pages)
 - PATCH /api/{user_id}/tasks/{task_id}/complete (no body: the toggle)
 - POST /api/{user_id}/tasks (the body validated by the app's TaskWrite)
 
@@ -39,7 +40,7 @@ from pydantic_core import to_json
 from backend.db.urls import normalize_database_url
 from backend.tasks import repository
 from backend.tasks.pagination import SortOrder, StatusFilter
-from backend.tasks.preconditions import etag
+from backend.tasks.preconditions import etag, page_tag
 from backend.tasks.schemas import TaskWrite
 
 PAGE = 50  # the app's default limit
@@ -132,7 +133,8 @@ class Reference:
         if len(parts) == 4:
             if method == "GET":
                 rows = await self._rows(_LIST, {"owner": user_id, "page_rows": PAGE + 1})
-                return 200, to_json(rows[:PAGE]), [_JSON]
+                body = to_json(rows[:PAGE])
+                return 200, body, [_JSON, (b"etag", f'W/"{page_tag(body, None)}"'.encode())]
             if method == "POST":
                 try:
                     task = TaskWrite.model_validate_json(await _body(receive))
