@@ -9,8 +9,10 @@ from fastapi import APIRouter, Request
 from backend.deps import PoolDep, SettingsDep
 from backend.errors import database_unavailable
 from backend.openapi_docs import problem_responses
+from backend.routing import BoundRoute
 
-router = APIRouter(tags=["health"])
+# BoundRoute for `app.dependency_overrides` (backend/routing.py): neither probe has a bound path.
+router = APIRouter(tags=["health"], route_class=BoundRoute)
 
 
 def _example(body: dict[str, str]) -> dict[int | str, dict[str, Any]]:

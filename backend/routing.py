@@ -6,20 +6,26 @@ annotations, cache keys, scopes): 44% of GET one's in-process time (specs/perfor
 once, at start-up, where each argument comes from; per request it only fetches them.
 
 It binds a request only where FastAPI would find nothing to refuse in the parameters themselves: every path parameter
-validates, the query string is empty (or no query parameter is declared), no declared header is present, and no
-dependency override is installed. In that case FastAPI calls each dependency in declared order (any may raise) and
-then the endpoint, with the path values validated and the other parameters at their defaults: so does the bound path,
-with the same validators. Every other request (a 422 to write, a query or a header to validate, a test's override)
-goes to FastAPI's handler untouched, so refusals keep FastAPI's exact shape and order.
+validates, the query string is empty (or no query parameter is declared), no declared header is present, and the
+request's app has no dependency override installed. In that case FastAPI calls each dependency in declared order (any
+may raise) and then the endpoint, with the path values validated and the other parameters at their defaults: so does the
+bound path, with the same validators. Every other request (a 422 to write, a query or a header to validate, a test's
+override) goes to FastAPI's handler untouched, so refusals keep FastAPI's exact shape and order.
 
 A route is bound only if its endpoint is declared to return a `Response` (nothing to serialise) and every parameter is
 a kind `_signature` knows: the Request, path parameters, optional query and header parameters with constant
-defaults, and `async def` dependencies made of the same. Any other route is an ordinary APIRoute.
+defaults, and `async def` dependencies made of the same. Any other route takes FastAPI's handler for every request.
+
+`app.dependency_overrides` works on every BoundRoute, bound or not: the routes are built once and shared by every app
+made in the process (backend/openapi_docs.py adds them as they are), so the overrides are looked up on the request's
+own app, and FastAPI's handler is built once for each app that has some.
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
+import weakref
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from enum import Enum
@@ -30,7 +36,10 @@ from fastapi import Request, Response, params
 from fastapi._compat import ModelField
 from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import get_validation_alias
-from fastapi.routing import APIRoute
+from fastapi.routing import (
+    APIRoute,
+    request_response,  # FastAPI's own: it opens the exit stacks its handler expects
+)
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 _CONSTANT = (type(None), bool, int, float, str, bytes, Enum)
@@ -212,15 +221,28 @@ class BoundRoute(APIRoute):
         super().__init__(path, endpoint, **kwargs)
         # None: every request goes to FastAPI's handler (tests/unit/test_bound_route.py checks the task routes).
         self.binding = compile_binding(self.dependant) if self.body_field is None else None
-        if self.binding is not None:
-            self.app = _bound_app(self.binding, self.app, self.dependency_overrides_provider)
+        self.app = _routed_app(self, self.binding, self.app)
 
 
-def _bound_app(binding: Binding, fastapi_app: ASGIApp, overrides_provider: Any) -> ASGIApp:
+def _routed_app(route: APIRoute, binding: Binding | None, fastapi_app: ASGIApp) -> ASGIApp:
+    overriding: weakref.WeakKeyDictionary[Any, ASGIApp] = weakref.WeakKeyDictionary()
+
+    def handler_with_overrides_of(owner: Any) -> ASGIApp:
+        handler = overriding.get(owner)
+        if handler is None:
+            # FastAPI's own handler, built as include_router would build it for `owner`: its provider of overrides.
+            for_owner = copy.copy(route)
+            for_owner.dependency_overrides_provider = owner
+            handler = overriding[owner] = request_response(for_owner.get_route_handler())
+        return handler
+
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive, send)
-        bound = None if getattr(overrides_provider, "dependency_overrides", None) else binding.bind(request)
-        if bound is None:
+        owner = scope.get("app")
+        if getattr(owner, "dependency_overrides", None):
+            await handler_with_overrides_of(owner)(scope, receive, send)
+            return
+        bound = None if binding is None else binding.bind(Request(scope, receive, send))
+        if binding is None or bound is None:
             await fastapi_app(scope, receive, send)
             return
 
