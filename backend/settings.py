@@ -7,7 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Asymmetric JWS algorithms only: JWKS mode must never accept an HMAC token (algorithm confusion).
@@ -33,18 +33,43 @@ def _split_csv(value: object) -> object:
     return value
 
 
+def _blank_is_unset(value: object) -> object:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+def _lower(value: object) -> object:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _http_url_without_trailing_slash(value: str | None) -> str | None:
+    if value is not None and not value.startswith(("http://", "https://")):
+        raise ValueError("BETTER_AUTH_URL must be an http(s) URL")
+    return value.rstrip("/") if value else value
+
+
+def _prepare_threshold(value: str) -> str:
+    if value not in {"auto", "none"} and not value.isdigit():
+        raise ValueError("DB_PREPARE_THRESHOLD must be 'auto', 'none' or a whole number")
+    return value
+
+
+# What the environment's strings mean before the field's own type checks them.
+CsvList = Annotated[list[str], NoDecode, BeforeValidator(_split_csv)]  # "EdDSA, ES256" -> ["EdDSA", "ES256"]
+OptionalText = Annotated[str | None, BeforeValidator(_blank_is_unset)]  # VAR= is the same as unset
+OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_blank_is_unset)]
+HttpUrl = Annotated[OptionalText, AfterValidator(_http_url_without_trailing_slash)]
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
 
     # --- authentication (exactly one mode) ---
-    better_auth_url: str | None = Field(default=None, validation_alias="BETTER_AUTH_URL")
-    better_auth_secret: SecretStr | None = Field(default=None, validation_alias="BETTER_AUTH_SECRET")
-    jwt_jwks_url: str | None = Field(default=None, validation_alias="JWT_JWKS_URL")
-    jwt_issuer: str | None = Field(default=None, validation_alias="JWT_ISSUER")
-    jwt_audience: str | None = Field(default=None, validation_alias="JWT_AUDIENCE")
-    jwt_algorithms: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["EdDSA"], validation_alias="JWT_ALGORITHMS"
-    )
+    better_auth_url: HttpUrl = Field(default=None, validation_alias="BETTER_AUTH_URL")
+    better_auth_secret: OptionalSecret = Field(default=None, validation_alias="BETTER_AUTH_SECRET")
+    jwt_jwks_url: OptionalText = Field(default=None, validation_alias="JWT_JWKS_URL")
+    jwt_issuer: OptionalText = Field(default=None, validation_alias="JWT_ISSUER")
+    jwt_audience: OptionalText = Field(default=None, validation_alias="JWT_AUDIENCE")
+    jwt_algorithms: CsvList = Field(default_factory=lambda: ["EdDSA"], validation_alias="JWT_ALGORITHMS")
     jwt_leeway_seconds: int = Field(default=30, ge=0, le=30, validation_alias="JWT_LEEWAY_SECONDS")
     jwks_cache_seconds: float = Field(default=300.0, gt=0, validation_alias="JWKS_CACHE_SECONDS")
     jwks_refetch_cooldown_seconds: float = Field(default=30.0, ge=0, validation_alias="JWKS_REFETCH_COOLDOWN_SECONDS")
@@ -52,7 +77,7 @@ class Settings(BaseSettings):
     verified_token_cache_size: int = Field(default=4096, ge=0, validation_alias="TOKEN_CACHE_SIZE")
 
     # --- database ---
-    database_url: SecretStr | None = Field(default=None, validation_alias="DATABASE_URL")
+    database_url: OptionalSecret = Field(default=None, validation_alias="DATABASE_URL")
     db_pool_size: int = Field(default=10, ge=1, validation_alias="DB_POOL_SIZE")
     db_max_overflow: int = Field(default=5, ge=0, validation_alias="DB_MAX_OVERFLOW")
     db_pool_timeout_seconds: float = Field(default=5.0, gt=0, validation_alias="DB_POOL_TIMEOUT_SECONDS")
@@ -64,13 +89,15 @@ class Settings(BaseSettings):
     db_pool_pre_ping: bool = Field(default=True, validation_alias="DB_POOL_PRE_PING")
     db_pool_ping_idle_seconds: float = Field(default=5.0, ge=0, validation_alias="DB_POOL_PING_IDLE_SECONDS")
     # psycopg's prepare_threshold: "auto" disables server-side prepared statements behind a "-pooler" host.
-    db_prepare_threshold: str = Field(default="auto", validation_alias="DB_PREPARE_THRESHOLD")
+    db_prepare_threshold: Annotated[str, AfterValidator(_prepare_threshold)] = Field(
+        default="auto", validation_alias="DB_PREPARE_THRESHOLD"
+    )
 
     # --- HTTP ---
     env: Literal["development", "production", "test"] = Field(default="development", validation_alias="TODO_ENV")
     data_dir: Path = Field(default=Path(".todo-data"), validation_alias="TODO_DATA_DIR")
     docs_enabled: bool = Field(default=True, validation_alias="TODO_DOCS_ENABLED")
-    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list, validation_alias="TODO_CORS_ORIGINS")
+    cors_origins: CsvList = Field(default_factory=list, validation_alias="TODO_CORS_ORIGINS")
     max_body_bytes: int = Field(default=64 * 1024, ge=1024, validation_alias="TODO_MAX_BODY_BYTES")
     retry_after_seconds: int = Field(default=2, ge=1, validation_alias="TODO_RETRY_AFTER_SECONDS")
     auth_realm: str = Field(default="todo-api", validation_alias="TODO_AUTH_REALM")
@@ -83,52 +110,17 @@ class Settings(BaseSettings):
     require_if_match: bool = Field(default=False, validation_alias="TODO_REQUIRE_IF_MATCH")
 
     # --- observability (specs/observability.md) ---
-    log_format: Literal["text", "json"] = Field(default="text", validation_alias="TODO_LOG_FORMAT")
+    log_format: Annotated[Literal["text", "json"], BeforeValidator(_lower)] = Field(
+        default="text", validation_alias="TODO_LOG_FORMAT"
+    )
     access_log: bool = Field(default=True, validation_alias="TODO_ACCESS_LOG")
     # Access lines are written in batches at most this old (0: each as it comes); other records never wait.
     access_log_flush_seconds: float = Field(default=1.0, ge=0, le=60, validation_alias="TODO_ACCESS_LOG_FLUSH_SECONDS")
     # Unset: no metrics and no instrumentation at all. Set: /metrics on a listener of its own, loopback by default.
-    metrics_port: int | None = Field(default=None, ge=1, le=65535, validation_alias="TODO_METRICS_PORT")
+    metrics_port: Annotated[int | None, BeforeValidator(_blank_is_unset)] = Field(
+        default=None, ge=1, le=65535, validation_alias="TODO_METRICS_PORT"
+    )
     metrics_host: str = Field(default="127.0.0.1", min_length=1, validation_alias="TODO_METRICS_HOST")
-
-    @field_validator("jwt_algorithms", "cors_origins", mode="before")
-    @classmethod
-    def _csv(cls, value: object) -> object:
-        return _split_csv(value)
-
-    @field_validator("better_auth_url", "jwt_jwks_url", "jwt_issuer", "jwt_audience", mode="before")
-    @classmethod
-    def _blank_is_unset(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
-
-    @field_validator("log_format", mode="before")
-    @classmethod
-    def _lower(cls, value: object) -> object:
-        return value.strip().lower() if isinstance(value, str) else value
-
-    @field_validator("metrics_port", mode="before")
-    @classmethod
-    def _blank_port_is_unset(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
-
-    @field_validator("better_auth_secret", "database_url", mode="before")
-    @classmethod
-    def _blank_secret_is_unset(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
-
-    @field_validator("better_auth_url")
-    @classmethod
-    def _strip_trailing_slash(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError("BETTER_AUTH_URL must be an http(s) URL")
-        return value.rstrip("/") if value else value
-
-    @field_validator("db_prepare_threshold")
-    @classmethod
-    def _prepare_threshold(cls, value: str) -> str:
-        if value not in {"auto", "none"} and not value.isdigit():
-            raise ValueError("DB_PREPARE_THRESHOLD must be 'auto', 'none' or a whole number")
-        return value
 
     @model_validator(mode="after")
     def _one_auth_mode(self) -> Settings:

@@ -77,7 +77,7 @@ echo "build_pgbouncer: fetching the pgbouncer source index of Debian $SUITE (deb
 apt-get "${apt_src[@]}" update -qq
 rm -rf "$SRC_DIR" && mkdir -p "$SRC_DIR"
 (cd "$SRC_DIR" && apt-get "${apt_src[@]}" source --download-only -qq pgbouncer >&2)
-orig="$(ls "$SRC_DIR"/pgbouncer_*.orig.tar.* | head -n1)"
+orig="$(find "$SRC_DIR" -maxdepth 1 -name 'pgbouncer_*.orig.tar.*' | head -n1)"
 echo "build_pgbouncer: building $(basename "$orig")" >&2
 tar -xf "$orig" -C "$SRC_DIR"
 tree="$(find "$SRC_DIR" -mindepth 1 -maxdepth 1 -type d -name 'pgbouncer-*' | head -n1)"
