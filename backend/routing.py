@@ -241,8 +241,7 @@ def _routed_app(route: APIRoute, binding: Binding | None, fastapi_app: ASGIApp) 
         if getattr(owner, "dependency_overrides", None):
             await handler_with_overrides_of(owner)(scope, receive, send)
             return
-        bound = None if binding is None else binding.bind(Request(scope, receive, send))
-        if binding is None or bound is None:
+        if binding is None or (bound := binding.bind(Request(scope, receive, send))) is None:
             await fastapi_app(scope, receive, send)
             return
 

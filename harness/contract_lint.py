@@ -24,20 +24,22 @@ def _spec_argument(spec: Path) -> str:
     return str(spec.relative_to(ROOT)) if spec.is_relative_to(ROOT) else str(spec)
 
 
+def _report(command: list[str]) -> Any:
+    """The linter's JSON report; a linter that printed none failed to run (its exit code alone says "findings")."""
+    done = npm.run(ROOT, command, LINT_TIMEOUT_SECONDS)
+    if not done.stdout.strip():
+        raise RuntimeError(f"{Path(command[0]).name} printed no report (exit {done.returncode}):\n{done.stderr}")
+    return json.loads(done.stdout)
+
+
 def redocly(spec: Path = SPEC) -> dict[str, Any]:
     """`redocly lint --format=json`: its totals (errors, warnings, ignored) and problems."""
-    done = npm.run(ROOT, [_bin("redocly"), "lint", _spec_argument(spec), "--format=json"], LINT_TIMEOUT_SECONDS)
-    if not done.stdout.strip():
-        raise RuntimeError(f"redocly printed no report (exit {done.returncode}):\n{done.stderr}")
-    report: dict[str, Any] = json.loads(done.stdout)
+    report: dict[str, Any] = _report([_bin("redocly"), "lint", _spec_argument(spec), "--format=json"])
     return report
 
 
 def spectral(spec: Path = SPEC) -> list[dict[str, Any]]:
     """`spectral lint --format=json`: every finding, down to hints."""
     command = [_bin("spectral"), "lint", _spec_argument(spec), "--format=json", "--quiet", "--fail-severity=hint"]
-    done = npm.run(ROOT, command, LINT_TIMEOUT_SECONDS)
-    if not done.stdout.strip():
-        raise RuntimeError(f"spectral printed no report (exit {done.returncode}):\n{done.stderr}")
-    findings: list[dict[str, Any]] = json.loads(done.stdout)
+    findings: list[dict[str, Any]] = _report(command)
     return findings

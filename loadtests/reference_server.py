@@ -40,7 +40,7 @@ from pydantic_core import to_json
 from backend.db.urls import normalize_database_url
 from backend.tasks import repository
 from backend.tasks.pagination import SortOrder, StatusFilter
-from backend.tasks.preconditions import etag, page_tag
+from backend.tasks.preconditions import etag, page_tag, weak_etag
 from backend.tasks.schemas import TaskWrite
 
 PAGE = 50  # the app's default limit
@@ -134,7 +134,7 @@ class Reference:
             if method == "GET":
                 rows = await self._rows(_LIST, {"owner": user_id, "page_rows": PAGE + 1})
                 body = to_json(rows[:PAGE])
-                return 200, body, [_JSON, (b"etag", f'W/"{page_tag(body, None)}"'.encode())]
+                return 200, body, [_JSON, (b"etag", weak_etag(page_tag(body, None)).encode())]
             if method == "POST":
                 try:
                     task = TaskWrite.model_validate_json(await _body(receive))

@@ -24,6 +24,10 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
+def weak_etag(opaque_tag: str) -> str:
+    return f'W/"{opaque_tag}"'
+
+
 def page_tag(body: bytes, next_link: str | None) -> str:
     """The opaque part of a page's weak ETag (`W/"<page_tag>"`)."""
     digest = hashlib.blake2b(body, digest_size=16)
@@ -32,8 +36,8 @@ def page_tag(body: bytes, next_link: str | None) -> str:
 
 
 def none_match(if_none_match: str | None, opaque_tag: str) -> bool:
-    """If-None-Match's weak comparison (RFC 9110 §13.1.2): True when the header is `*` or names `opaque_tag`, weak or
-    strong. Malformed members simply never match."""
+    """If-None-Match's weak comparison (RFC 9110 §13.1.2), for a task (`str(version)`) and a page alike: True when the
+    header is `*` or names `opaque_tag`, weak or strong. Malformed members simply never match."""
     if if_none_match is None:
         return False
     if if_none_match.strip() == "*":
@@ -46,14 +50,10 @@ def none_match(if_none_match: str | None, opaque_tag: str) -> bool:
 
 @dataclass(frozen=True)
 class Condition:
-    """A parsed If-Match or If-None-Match: `any` for `*`, else the versions its entity tags name."""
+    """A parsed If-Match: `any` for `*`, else the versions its strong entity tags name (a weak tag never matches)."""
 
     any: bool
     versions: list[int]
-    weak_versions: list[int]
-
-    def matches_weakly(self, version: int) -> bool:
-        return self.any or version in self.versions or version in self.weak_versions
 
 
 def parse_condition(value: str | None) -> Condition | None:
@@ -61,14 +61,13 @@ def parse_condition(value: str | None) -> Condition | None:
     if value is None:
         return None
     if value.strip() == "*":
-        return Condition(any=True, versions=[], weak_versions=[])
-    strong: list[int] = []
-    weak: list[int] = []
+        return Condition(any=True, versions=[])
+    versions: list[int] = []
     for part in value.split(","):
         match = _ENTITY_TAG.fullmatch(part)
-        if match and match.group(2).isdigit() and len(match.group(2)) <= 18:
-            (weak if match.group(1) else strong).append(int(match.group(2)))
-    return Condition(any=False, versions=strong, weak_versions=weak)
+        if match and not match.group(1) and match.group(2).isdigit() and len(match.group(2)) <= 18:
+            versions.append(int(match.group(2)))
+    return Condition(any=False, versions=versions)
 
 
 def request_hash(body: BaseModel) -> str:

@@ -32,6 +32,7 @@ from backend.tasks.preconditions import (
     page_tag,
     parse_condition,
     request_hash,
+    weak_etag,
 )
 from backend.tasks.repository import TaskRow
 from backend.tasks.schemas import CompletionUpdate, TaskRead, TaskWrite
@@ -219,10 +220,11 @@ async def list_tasks(
         link = f'<{request.url.include_query_params(cursor=next_cursor)}>; rel="next"'
     body = to_json(rows[:limit])
     tag = page_tag(body, link)
+    page_etag = weak_etag(tag)
     if none_match(IF_NONE_MATCH_PAGE.value(request), tag):
         # The client's copy already has the link: a 304 carries the validator alone (RFC 9110 §15.4.5).
-        return Response(status_code=304, headers={"ETag": f'W/"{tag}"'})
-    headers = (_header(b"etag", f'W/"{tag}"'),) + ((_header(b"link", link),) if link else ())
+        return Response(status_code=304, headers={"ETag": page_etag})
+    headers = (_header(b"etag", page_etag),) + ((_header(b"link", link),) if link else ())
     return _JsonResponse(body, 200, headers)
 
 
@@ -286,8 +288,7 @@ async def get_task(user: CurrentUser, task_id: TaskId, db: PoolDep, request: Req
     row = await repository.get_task(db, user.user_id, task_id)
     if row is None:
         raise _not_found()
-    condition = parse_condition(IF_NONE_MATCH.value(request))
-    if condition is not None and condition.matches_weakly(row["version"]):
+    if none_match(IF_NONE_MATCH.value(request), str(row["version"])):
         return Response(status_code=304, headers={"ETag": etag(row["version"])})
     return _task(row)
 
